@@ -1,0 +1,97 @@
+# fashiontag: every target calls one `fashiontag` CLI command. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+FT     := $(BIN)/fashiontag
+
+# Variables kept by every target (see README).
+DATA   ?= data/demo/train
+TEST   ?= data/demo/test
+CAT    ?= all
+CONFIG ?=
+FOLDS  ?= all
+EXP    ?=
+OUT    ?=
+RUN    ?=
+RUNS   ?=
+GPUS   ?= 1
+SET    ?=
+
+cfg    = $(if $(CONFIG),--config $(CONFIG))
+exp    = $(if $(EXP),--exp $(EXP))
+sets   = $(foreach s,$(SET),--set $(s))
+
+.PHONY: help install demo test lint data demo-data import folds train predict stack ensemble report submit \
+        validate score tag split bench clothing detect-train fmnist clean-demo
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [DATA=.. TEST=.. CAT=.. CONFIG=.. FOLDS=.. EXP=.. OUT=..]\n\n"} \
+	     /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## create .venv and install fashiontag with its pinned dependencies (offline-capable)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,lite,tflite]'
+
+demo: ## the whole pipeline on generated data with the embedded backbone, ending in a scored submission
+	$(FT) demo $(sets)
+
+test: ## run the fast test suite (CPU, no network)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+lint: ## ruff
+	$(BIN)/ruff check src tests scripts
+
+demo-data: ## generate the demo dataset into data/demo (DATA=... to change)
+	$(FT) make-demo-data data/demo
+
+import: ## import class folders: make import SRC=folder DST=root ATTR=key [UNLABELLED=1]
+	$(FT) import-folders $(SRC) $(DST) --attr $(ATTR) $(if $(UNLABELLED),--unlabelled)
+
+folds: ## write folds/<dataset>.csv for DATA (refuses to overwrite; FORCE=1 to replace)
+	$(FT) folds --data $(DATA) $(if $(K),--k $(K)) $(if $(FORCE),--force)
+
+train: ## train CAT on DATA with CONFIG, FOLDS (e.g. 0,1 or all), EXP; GPUS=N runs jobs in parallel
+	$(FT) train --data $(DATA) --cat $(CAT) --folds $(FOLDS) $(cfg) $(exp) $(sets) --gpus $(GPUS)
+
+predict: ## predict TEST with every fold of EXP (TTA from config)
+	$(FT) predict --exp $(EXP) --test $(TEST) --cat $(CAT) $(sets)
+
+stack: ## XGBoost head on penultimate features of EXP's folds
+	$(FT) stack --exp $(EXP) --test $(TEST) --cat $(CAT) $(sets)
+
+ensemble: ## blend RUNS="a b c" from their out-of-fold files into EXP
+	$(FT) ensemble --runs $(RUNS) $(exp) --cat $(CAT) $(sets)
+
+report: ## cross-validation report of every run: reports/cv_report.md
+	$(FT) report $(if $(RUNS),--runs $(RUNS)) $(if $(OUT),--out $(OUT))
+
+submit: ## write a validated FashionAI CSV from RUN for TEST into OUT
+	$(FT) submit --run $(RUN) --test $(TEST) --out $(OUT)
+
+validate: ## validate the submission OUT against TEST's question.csv
+	$(FT) validate-submission $(OUT) --questions $(TEST)/Tests/question.csv
+
+score: ## score the submission OUT against ANSWERS (a label.csv)
+	$(FT) score $(OUT) --answers $(ANSWERS)
+
+tag: ## tag images: make tag RUN=... IMAGES=dir
+	$(FT) tag $(IMAGES) --run $(RUN)
+
+split: ## YOLO hanger-vs-worn split of DATA: runs/split/<dataset>.csv
+	$(FT) split --data $(DATA) $(cfg) $(sets)
+
+bench: ## throughput benchmark: bare model vs project pipeline vs plain DataLoader
+	$(BIN)/python scripts/bench.py $(sets)
+
+clothing: ## real clothing-small: import, folds, train, predict, stack, blend, report
+	$(FT) clothing $(cfg) $(sets)
+
+detect-train: ## train an ultralytics clothing detector on a YOLO dataset (DATA=data.yaml)
+	$(FT) detect-train --data $(DATA) $(cfg) $(sets)
+
+fmnist: ## Fashion-MNIST: import the idx files and train CONFIG
+	$(FT) fmnist $(cfg) $(sets)

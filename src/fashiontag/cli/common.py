@@ -1,0 +1,20 @@
+"""Argument helpers shared by command modules, so every command spells common options the same way."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="experiment YAML (path or name in configs/); base.yaml if omitted")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="typed config override, e.g. --set train.epochs=3 --set model.backbone=resnet18 (repeatable)",
+    )
+
+
+def add_skip_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--skip-bad", action="store_true",
+        help="skip bad rows/images and write a report instead of stopping at the first one",
+    )
