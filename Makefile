@@ -24,7 +24,7 @@ cfg    = $(if $(CONFIG),--config $(CONFIG))
 exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install demo test lint data demo-data import folds train predict stack ensemble report submit \
+.PHONY: help install demo test lint data demo-data check-data import folds train predict stack ensemble report submit \
         validate score tag split bench clothing detect-train fmnist clean-demo
 
 help: ## list the targets
@@ -48,6 +48,9 @@ lint: ## ruff
 demo-data: ## generate the demo dataset into data/demo (DATA=... to change)
 	$(FT) make-demo-data data/demo
 
+check-data: ## decode every image DATA (and TEST, if it exists) lists; SKIP_BAD=1 lists all problems
+	$(FT) check-data $(DATA) $(if $(wildcard $(TEST)/Tests/question.csv),--test $(TEST)) $(if $(SKIP_BAD),--skip-bad)
+
 import: ## import class folders: make import SRC=folder DST=root ATTR=key [UNLABELLED=1]
 	$(FT) import-folders $(SRC) $(DST) --attr $(ATTR) $(if $(UNLABELLED),--unlabelled)
 
@@ -70,7 +73,7 @@ report: ## cross-validation report of every run: reports/cv_report.md
 	$(FT) report $(if $(RUNS),--runs $(RUNS)) $(if $(OUT),--out $(OUT))
 
 submit: ## write a validated FashionAI CSV from RUN for TEST into OUT
-	$(FT) submit --run $(RUN) --test $(TEST) --out $(OUT)
+	$(FT) submit --run $(RUN) --test $(TEST) $(if $(OUT),--out $(OUT))
 
 validate: ## validate the submission OUT against TEST's question.csv
 	$(FT) validate-submission $(OUT) --questions $(TEST)/Tests/question.csv

@@ -6,6 +6,7 @@ The resolved config is a plain nested dict; it is saved into every run so the ru
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,28 @@ from .io_utils import atomic_write_text
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 BASE_NAME = "base.yaml"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads `1e-3` as a float (YAML 1.1 needs a dot; configs are written by people)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str):
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
 def find_config_dir() -> Path:
@@ -45,7 +68,7 @@ def deep_merge(base: dict, override: dict, where: str = "", strict: bool = True)
 def parse_value(text: str) -> Any:
     """`--set` values are YAML scalars or lists: 3, 1e-3, true, null, [224, 299], auto."""
     try:
-        return yaml.safe_load(text)
+        return yaml_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse override value {text!r}: {exc}") from exc
 
@@ -96,7 +119,7 @@ def load_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if not isinstance(data, dict):

@@ -1,0 +1,56 @@
+"""`fashiontag split` (hanger vs worn: YOLO person detection) and `fashiontag split-train-tiny`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from .common import add_config_args, add_skip_arg
+
+log = logging.getLogger("fashiontag.split")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "split",
+        help="YOLO person detection over a dataset: runs/split/<dataset>.csv (worn vs hanger/flat)",
+        description="Detect people (COCO class 0) in every image of DATA (label.csv / question.csv rows, or "
+        "any image folder); cached and resumable. Weights from split.weights (e.g. --set "
+        "split.weights=/path/to/best.pt, or tiny for the generated demo data).",
+    )
+    p.add_argument("--data", required=True, help="dataset root (FashionAI layout) or a folder of images")
+    p.add_argument("--out", default=None, help="split file to write (default: <split.out_dir>/<dataset>.csv)")
+    p.add_argument("--force", action="store_true",
+                   help="recompute every image and replace a split file made with other detector settings")
+    add_config_args(p)
+    add_skip_arg(p)
+    p.set_defaults(func=run_split_cmd)
+
+    t = sub.add_parser(
+        "split-train-tiny",
+        help="train (or reuse) the tiny person detector on generated demo images; prints its weights path",
+    )
+    t.add_argument("--out", default="cache/tiny_person_detector", help="cache folder (keyed by seed + settings)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=int, default=None, help="default: the tiny detector's tuned setting")
+    t.set_defaults(func=run_train_tiny)
+
+
+def run_split_cmd(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..data.skips import SkipReport
+    from ..split.runner import run_split
+
+    cfg = load_config(args.config, args.overrides)
+    skips = SkipReport(skip=args.skip_bad or bool(cfg["data"]["skip_bad"]))
+    run_split(args.data, cfg, force=args.force, out=args.out, skips=skips)  # logs the file and counts
+    return 0
+
+
+def run_train_tiny(args: argparse.Namespace) -> int:
+    from ..split.tiny_detector import train_tiny_person_detector
+
+    kwargs = {"epochs": args.epochs} if args.epochs is not None else {}
+    # The path on stdout, so scripts can do --set split.weights=$(fashiontag split-train-tiny).
+    print(train_tiny_person_detector(args.out, seed=args.seed, **kwargs))
+    return 0

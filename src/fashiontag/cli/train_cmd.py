@@ -1,0 +1,58 @@
+"""`fashiontag train`: per-key, per-fold fastai training (the library: fashiontag.train.runner)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from .common import add_config_args, add_skip_arg
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train keys x folds into runs/<exp>/<key>/fold_<k>/ (resumable)",
+        description="Train one fastai learner per key and fold with the recipe in the config (LR finder, "
+                    "frozen then unfrozen stages, SGDR or one-cycle, progressive resizing). Finished folds are "
+                    "skipped and interrupted ones resume from their last epoch; then oof.csv and cv.json "
+                    "are written per key.",
+    )
+    p.add_argument("--data", default=None, help="training root in the FashionAI layout (default: config data.root)")
+    p.add_argument("--cat", default="all", help="key, short name (skirt_length), comma list, or all (default)")
+    p.add_argument("--folds", default="all", help="fold numbers, e.g. 0 or 0,2, or all (default)")
+    p.add_argument("--exp", default=None, help="run name under runs/ (default: the config file's stem)")
+    p.add_argument("--gpus", type=int, default=1,
+                   help="run key x fold jobs in parallel, one subprocess per GPU (CPU: always serial)")
+    p.add_argument("--force", action="store_true", help="retrain folds that are already done (train.force)")
+    p.add_argument("--no-merge", action="store_true", help=argparse.SUPPRESS)  # set for --gpus workers
+    add_config_args(p)
+    add_skip_arg(p)
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..train.runner import train_run
+
+    overrides = list(args.overrides)
+    if args.force:
+        overrides.append("train.force=true")
+    if args.skip_bad:
+        overrides.append("data.skip_bad=true")
+    if args.exp:
+        overrides.append(f"exp={args.exp}")
+    cfg = load_config(args.config, overrides)
+    data = args.data or cfg["data"]["root"]
+    # What a --gpus worker needs to rebuild the same config (it adds its own --cat/--folds).
+    child = ["--data", str(data)] + (["--config", args.config] if args.config else [])
+    for item in overrides:
+        child += ["--set", item]
+    results = train_run(data, args.cat, args.folds, cfg, config_arg=args.config, gpus=args.gpus,
+                        child_args=child, merge=not args.no_merge)
+    for key, cv in results.items():
+        if cv is not None:
+            summary = {k: cv[k] for k in ("n", "mAP", "basic_precision", "accuracy", "log_loss", "complete")}
+            log.info("%s: %s", key, json.dumps(summary))
+    return 0

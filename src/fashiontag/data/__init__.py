@@ -1,0 +1,1 @@
+"""Data layer: the FashionAI layout, images, imports, generated demo data, folds, caches."""

@@ -1,0 +1,185 @@
+"""Cross-validation folds: written once per dataset to folds/<dataset>.csv and never silently regenerated,
+so every run, stack and blend of a dataset is compared on the same split.
+
+Per key: sklearn's StratifiedGroupKFold, stratified by the label index y, grouped by the md5 of the image
+bytes so exact duplicate images never sit on both sides of a split. Keys are split independently (an
+image labelled under two keys may be in different folds for each), with the same seed.
+
+File name rule (`folds_path`): <dataset> is the data root folder's name; when that name is generic
+(train, test, valid, data, ...) the parent folder's name is prefixed: data/demo/train -> demo_train.csv,
+/tmp/cs -> cs.csv.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from ..errors import DataError, FashiontagError
+from ..io_utils import atomic_write_csv, file_md5
+
+log = logging.getLogger(__name__)
+
+FOLD_COLUMNS = ["image", "key", "y", "fold"]
+GENERIC_ROOT_NAMES = {
+    "train", "training", "trainval", "test", "tests", "val", "valid", "validation", "data", "dataset",
+    "images", "labelled", "labeled", "round1", "round2",
+}
+
+
+def dataset_name(root: str | Path) -> str:
+    """The data root's folder name, with its parent's prefixed when the name is generic (see module doc)."""
+    root = Path(root).resolve()
+    if root.name.lower() in GENERIC_ROOT_NAMES and root.parent.name:
+        return f"{root.parent.name}_{root.name}"
+    return root.name
+
+
+def folds_path(cfg_or_root: dict | str | Path, folds_dir: str | Path | None = None) -> Path:
+    """folds/<dataset>.csv for a resolved config (data.root, data.folds_dir) or a data root path."""
+    if isinstance(cfg_or_root, dict):
+        data = cfg_or_root["data"]
+        root, folds_dir = data["root"], folds_dir or data.get("folds_dir", "folds")
+    else:
+        root, folds_dir = cfg_or_root, folds_dir or "folds"
+    return Path(folds_dir) / f"{dataset_name(root)}.csv"
+
+
+def content_hashes(root: str | Path, labels: pd.DataFrame, workers: int | None = None) -> pd.Series:
+    """md5 of every distinct labelled image (indexed by the image column); a missing file names its line."""
+    root = Path(root)
+    first = labels.drop_duplicates("image")
+    lines = first["line"] if "line" in first.columns else [None] * len(first)
+    for image, line in zip(first["image"], lines, strict=True):
+        if not (root / image).is_file():
+            where = f" (label.csv line {line})" if line is not None else ""
+            raise DataError(root / image, f"image file is missing{where}")
+    workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        hashes = list(pool.map(file_md5, [root / img for img in first["image"]]))
+    return pd.Series(hashes, index=first["image"].to_numpy())
+
+
+def assign_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int, key: str = "") -> np.ndarray:
+    """Fold index per row; never raises inside sklearn: k is lowered to what the data allows, with a warning."""
+    y, groups = np.asarray(y), np.asarray(groups)
+    n_groups = len(np.unique(groups))
+    values, per_value = np.unique(y, return_counts=True)
+    n_splits = min(k, n_groups, int(per_value.max()))
+    if n_splits < 2:
+        raise FashiontagError(
+            f"{key}: cannot make folds from {len(y)} rows ({n_groups} distinct images, largest value "
+            f"{int(per_value.max())} rows); cross-validation needs at least 2 of each"
+        )
+    if n_splits < k:
+        log.warning("%s: only %d folds possible (asked for %d): too few distinct images", key, n_splits, k)
+    rare = values[per_value < n_splits]
+    if len(rare):
+        log.warning("%s: values %s have fewer than %d rows and will be missing from some folds",
+                    key, rare.tolist(), n_splits)
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    fold = np.full(len(y), -1, dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the rare-value warning above says it in our terms
+        for i, (_, valid_idx) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
+            fold[valid_idx] = i
+    return fold
+
+
+def make_folds(
+    root: str | Path, labels: pd.DataFrame, k: int = 5, seed: int = 0, workers: int | None = None
+) -> pd.DataFrame:
+    """DataFrame[image, key, y, fold] for every labelled row, keys in first-appearance order."""
+    if labels.empty:
+        raise DataError(root, "no labelled rows to make folds from")
+    hashes = content_hashes(root, labels, workers)
+    parts = []
+    for key in dict.fromkeys(labels["key"]):
+        part = labels.loc[labels["key"] == key, ["image", "key", "y"]].reset_index(drop=True)
+        groups = hashes.loc[part["image"].to_numpy()].to_numpy()
+        n_dup = len(groups) - len(np.unique(groups))
+        if n_dup:
+            log.info("%s: %d rows duplicate another image's content; kept in the same fold", key, n_dup)
+        part["fold"] = assign_folds(part["y"].to_numpy(), groups, k, seed, key)
+        sizes = part["fold"].value_counts().sort_index().tolist()
+        log.info("%s: %d rows in %d folds, sizes %s", key, len(part), len(sizes), sizes)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)[FOLD_COLUMNS]
+
+
+def check_overwrite(path: str | Path, force: bool = False) -> None:
+    """Fold files are never silently replaced: raise unless `force` when `path` exists."""
+    if Path(path).exists() and not force:
+        raise FashiontagError(
+            f"{path} already exists: folds are written once per dataset so runs stay comparable; "
+            "pass --force to replace it (runs trained on the old folds will no longer match)"
+        )
+
+
+def write_folds(path: str | Path, folds: pd.DataFrame, force: bool = False) -> Path:
+    check_overwrite(path, force)
+    return atomic_write_csv(path, folds[FOLD_COLUMNS])
+
+
+def _read_fold_file(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(path, "fold file not found; make it with `fashiontag folds --data ROOT`")
+    try:
+        table = pd.read_csv(path, dtype={"image": str, "key": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"unreadable fold file: {exc}") from None
+    missing = [c for c in ("image", "key", "fold") if c not in table.columns]
+    if missing:
+        raise DataError(path, f"missing columns {missing} (expected {','.join(FOLD_COLUMNS)})")
+    fold = pd.to_numeric(table["fold"], errors="coerce")
+    bad = fold.isna() | (fold < 0) | (fold % 1 != 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(path, f"fold {table['fold'].iloc[row]!r} is not a non-negative integer", row + 2)
+    table["fold"] = fold.astype(np.int64)
+    dup = table.duplicated(["image", "key"])
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(path, f"duplicate row for {table['image'].iloc[row]} ({table['key'].iloc[row]})", row + 2)
+    return table
+
+
+def load_folds(path: str | Path, labels: pd.DataFrame) -> pd.DataFrame:
+    """`labels` (rows and order kept) with an int `fold` column from the fold file.
+
+    Only the keys present in `labels` are compared, so training one key needs only that key's rows.
+    A labelled row without a fold, or a fold row (of those keys) not in the labels, is a DataError
+    naming both counts and the file: folds made for other data must be regenerated, never guessed.
+    """
+    path = Path(path)
+    table = _read_fold_file(path)
+    table = table[table["key"].isin(set(labels["key"]))].rename(columns={"y": "fold_y"})
+    cols = ["image", "key", "fold"] + (["fold_y"] if "fold_y" in table.columns else [])
+    merged = labels.merge(table[cols], on=["image", "key"], how="outer", indicator=True, sort=False)
+    no_fold = merged[merged["_merge"] == "left_only"]
+    not_labelled = merged[merged["_merge"] == "right_only"]
+    if len(no_fold) or len(not_labelled):
+        example = (no_fold if len(no_fold) else not_labelled).iloc[0]
+        raise DataError(
+            path,
+            f"does not match the dataset: {len(no_fold)} labelled rows have no fold and {len(not_labelled)} "
+            f"fold rows are not labelled (e.g. {example['image']} ({example['key']})); regenerate with "
+            "`fashiontag folds --data ROOT --force`",
+        )
+    out = labels.merge(table[cols], on=["image", "key"], how="left", validate="one_to_one")
+    if "fold_y" in out.columns:
+        if "y" in out.columns:
+            changed = int((out["y"].to_numpy() != out["fold_y"].to_numpy()).sum())
+            if changed:
+                log.warning("%s: %d rows changed label since the folds were made (stratification is stale)",
+                            path, changed)
+        out = out.drop(columns="fold_y")
+    out["fold"] = out["fold"].astype(np.int64)
+    return out

@@ -1,0 +1,1 @@
+"""Inference: fold-averaged prediction, test-time augmentation, tagging, submissions."""

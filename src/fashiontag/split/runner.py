@@ -1,0 +1,190 @@
+"""The split file: runs/split/<dataset>.csv, one row per image of a dataset, cached and resumable.
+
+Columns: image (as in label.csv/question.csv, or relative to a plain image folder), worn, persons,
+x0 y0 x1 y1 (the most confident person box, normalised xyxy; empty when none), conf (its score),
+detector (weights name), weights_md5, imgsz, threshold. Rows are valid for one (weights_md5, imgsz,
+threshold): a rerun reuses them, a run with other weights refuses to replace them without --force.
+Progress is written to a hidden partial file every few batches, so an interrupted run continues.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from ..config import get
+from ..data.fashionai import LABEL_CSV, QUESTION_CSV, read_labels, read_questions
+from ..data.images import is_image_file, open_rgb
+from ..data.skips import SkipReport
+from ..errors import DataError, FashiontagError
+from ..io_utils import atomic_write_csv
+from .detect import Detector, Persons, detect_people, load_detector
+
+log = logging.getLogger(__name__)
+
+SPLIT_COLUMNS = ["image", "worn", "persons", "x0", "y0", "x1", "y1", "conf", "detector", "weights_md5",
+                 "imgsz", "threshold"]
+BOX_COLUMNS = ["x0", "y0", "x1", "y1"]
+GENERIC_NAMES = {"train", "test", "val", "valid", "validation", "images"}
+LOG_EVERY_S = 10.0
+
+
+def dataset_tag(root: str | Path) -> str:
+    """A file-name tag for a dataset root; generic folder names get their parent's name in front."""
+    root = Path(root).resolve()
+    return f"{root.parent.name}_{root.name}" if root.name.lower() in GENERIC_NAMES else root.name
+
+
+def split_path(root: str | Path, cfg: dict) -> Path:
+    """Where the split file of `root` lives (the training runner and predictor look here too)."""
+    return Path(get(cfg, "split.out_dir", "runs/split")) / f"{dataset_tag(root)}.csv"
+
+
+def list_images(root: str | Path, skips: SkipReport | None = None) -> list[str]:
+    """Every image of a dataset: label.csv and question.csv rows (deduplicated, file order), or, for a
+    folder that is not a FashionAI root, every image file below it (sorted relative paths)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(root, "dataset folder not found")
+    images: list[str] = []
+    if (root / LABEL_CSV).exists():
+        images += read_labels(root, skips=skips)["image"].tolist()
+    if (root / QUESTION_CSV).exists():
+        images += read_questions(root, skips=skips)["image"].tolist()
+    if not images and not (root / LABEL_CSV).exists() and not (root / QUESTION_CSV).exists():
+        images = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if is_image_file(p))
+    if not images:
+        raise DataError(root, f"no images: neither {LABEL_CSV} / {QUESTION_CSV} rows nor image files")
+    return list(dict.fromkeys(images))
+
+
+def read_split(path: str | Path) -> pd.DataFrame:
+    """Load and check a split file; a damaged one is a DataError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "split file not found; make it with `fashiontag split --data ROOT`")
+    try:
+        df = pd.read_csv(path, dtype={"image": str, "detector": str, "weights_md5": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"unreadable split file: {exc}") from None
+    missing = [c for c in SPLIT_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(path, f"not a split file: missing columns {missing}")
+    if df["worn"].dtype != bool:
+        bad = ~df["worn"].astype(str).isin(["True", "False"])
+        if bad.any():
+            raise DataError(path, f"worn must be True/False, got {df['worn'][bad].iloc[0]!r}", int(bad.idxmax()) + 2)
+        df["worn"] = df["worn"].astype(str) == "True"
+    dup = df["image"].duplicated()
+    if dup.any():
+        raise DataError(path, f"duplicate image {df['image'][dup].iloc[0]}", int(dup.idxmax()) + 2)
+    return df
+
+
+def _settings_match(df: pd.DataFrame, det: Detector, threshold: float) -> pd.Series:
+    return (df["weights_md5"] == det.md5) & (df["imgsz"] == det.imgsz) & ((df["threshold"] - threshold).abs() < 1e-9)
+
+
+def _row(image: str, persons: Persons, det: Detector, threshold: float) -> dict:
+    box = persons.box or (float("nan"),) * 4
+    return {"image": image, "worn": persons.count > 0, "persons": persons.count,
+            **dict(zip(BOX_COLUMNS, (round(v, 5) for v in box), strict=True)),
+            "conf": round(persons.conf, 5), "detector": det.name, "weights_md5": det.md5,
+            "imgsz": det.imgsz, "threshold": threshold}
+
+
+def _decode_batches(root: Path, batches: list[list[str]], skips: SkipReport, workers: int
+                    ) -> Iterator[tuple[list[str], list[Image.Image]]]:
+    """Decode the next batch in background threads while the detector runs on the current one."""
+
+    def decode(batch: list[str]) -> tuple[list[str], list[Image.Image]]:
+        names, images = [], []
+        for name in batch:
+            try:
+                images.append(open_rgb(root / name))
+                names.append(name)
+            except DataError as err:
+                skips.handle(err)
+        return names, images
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = pool.submit(decode, batches[0]) if batches else None
+        for i in range(len(batches)):
+            current = pending.result()
+            pending = pool.submit(decode, batches[i + 1]) if i + 1 < len(batches) else None
+            yield current
+
+
+def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path | None = None,
+              skips: SkipReport | None = None) -> tuple[pd.DataFrame, Path]:
+    """Detect people in every image of `root`; reuse and extend the cached split file; return it."""
+    root = Path(root)
+    skips = skips if skips is not None else SkipReport(skip=bool(get(cfg, "data.skip_bad", False)))
+    out = Path(out) if out else split_path(root, cfg)
+    images = list_images(root, skips)
+    threshold = float(get(cfg, "split.conf", 0.4))
+    det = load_detector(str(get(cfg, "split.weights")), device=str(get(cfg, "split.device", "auto")),
+                        imgsz=get(cfg, "split.imgsz", "auto"), cache_dir=get(cfg, "cache.dir", "cache"))
+    partial = out.parent / f".{out.stem}.{det.md5[:10]}-{det.imgsz}-{threshold:g}.partial.csv"
+    done = _cached_rows(out, partial, det, threshold, force)
+    wanted = set(images)
+    done = done[done["image"].isin(wanted)]
+    todo = [im for im in images if im not in set(done["image"])]
+    log.info("split %s: %d images, %d cached, %d to detect with %s (md5 %s, imgsz %d, conf %g, %s)",
+             root, len(images), len(done), len(todo), det.name, det.md5[:8], det.imgsz, threshold, det.device)
+    rows = done.to_dict("records")
+    batch = max(1, int(get(cfg, "split.batch", 16)))
+    save_every = max(1, int(get(cfg, "split.save_every", 20)))
+    batches = [todo[i: i + batch] for i in range(0, len(todo), batch)]
+    start = last_log = time.monotonic()
+    n_new = 0
+    for b, (names, pics) in enumerate(_decode_batches(root, batches, skips, workers=2), start=1):
+        for name, persons in zip(names, detect_people(det, pics, threshold), strict=True):
+            rows.append(_row(name, persons, det, threshold))
+        n_new += len(batches[b - 1])
+        if b % save_every == 0 and b < len(batches):
+            atomic_write_csv(partial, pd.DataFrame(rows, columns=SPLIT_COLUMNS))
+        now = time.monotonic()
+        if now - last_log >= LOG_EVERY_S or b == len(batches):
+            rate = n_new / max(now - start, 1e-9)
+            log.info("split: %d/%d images (%.1f img/s, %.0fs left)", len(done) + n_new, len(images),
+                     rate, (len(todo) - n_new) / max(rate, 1e-9))
+            last_log = now
+    order = {im: i for i, im in enumerate(images)}
+    df = pd.DataFrame(rows, columns=SPLIT_COLUMNS)
+    df = df.sort_values("image", key=lambda s: s.map(order)).reset_index(drop=True)
+    atomic_write_csv(out, df)
+    partial.unlink(missing_ok=True)
+    skips.write(out.with_suffix(".skipped.csv"))
+    log.info("split file %s: %d worn, %d hanger/flat", out, int(df["worn"].sum()), int((~df["worn"]).sum()))
+    return df, out
+
+
+def _cached_rows(out: Path, partial: Path, det: Detector, threshold: float, force: bool) -> pd.DataFrame:
+    """Rows already computed with these exact settings (final file first, then the partial file)."""
+    empty = pd.DataFrame(columns=SPLIT_COLUMNS)
+    if force:
+        partial.unlink(missing_ok=True)
+        return empty
+    frames = []
+    if out.exists():
+        old = read_split(out)
+        same = _settings_match(old, det, threshold)
+        if len(old) and not same.all():
+            first = old[~same].iloc[0]
+            raise FashiontagError(
+                f"{out} was made with other detector settings ({first['detector']}, md5 {first['weights_md5'][:8]}, "
+                f"imgsz {first['imgsz']}, conf {first['threshold']:g}); pass --force to replace it"
+            )
+        frames.append(old)
+    if partial.exists():
+        frames.append(read_split(partial))
+    if not frames:
+        return empty
+    return pd.concat(frames, ignore_index=True).drop_duplicates("image", keep="first")

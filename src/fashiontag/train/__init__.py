@@ -1,0 +1,1 @@
+"""Training: fastai learner, schedules, resume, per-fold runner."""

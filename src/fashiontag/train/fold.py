@@ -1,0 +1,192 @@
+"""Train one key on one fold: the seed recipe end to end, resumable, into runs/<exp>/<key>/fold_<k>/.
+
+Files (docs/ARCHITECTURE.md): config.yaml first, then per epoch log.csv and ckpt/last.pth, at the end
+model.pth, preprocess.json, oof.csv, lr_find.png, curves.png, confusion.png, train.log, and done.json last.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from fastai.torch_core import set_seed
+
+from ..config import save_config
+from ..data.cache import ImageCache
+from ..errors import ConfigError, FashiontagError
+from ..io_utils import atomic_save_torch, atomic_write_csv, atomic_write_json, read_json
+from ..logs import add_file_handler
+from ..metrics import key_metrics
+from ..models.build import build_model, head_spec, model_state, weight_kwargs
+from ..probs import with_probs
+from .data import fold_dataloaders, resolve_device
+from .learner import make_learner
+from .plots import plot_confusion, plot_curves, plot_lr_find
+from .progress import EpochLogger, set_progress, use_bars
+from .resume import (
+    CKPT_DIR, Checkpointer, FoldState, check_same_config, load_checkpoint, restore, restore_opt, save_checkpoint,
+)
+from .schedule import find_lr, plan_phases, prepare_phase, run_phase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class KeyData:
+    """One key's training material: label rows (with `fold`) aligned with the image cache rows."""
+
+    key: str
+    values: list[str]
+    table: pd.DataFrame  # image, key, label, y, line, fold; row i is cache row i
+    cache: ImageCache
+    targets: np.ndarray  # (N, n_values) training targets (one-hot or 'm'-soft)
+    key_dir: Path
+
+
+def fold_dir_of(key_dir: Path, fold: int) -> Path:
+    return Path(key_dir) / f"fold_{fold}"
+
+
+def train_fold(kd: KeyData, fold: int, cfg: dict, extra_cbs: tuple = ()) -> dict:
+    """Train (or resume, or skip when done) fold `fold` of `kd.key`; returns the fold's done.json content."""
+    fold_dir = fold_dir_of(kd.key_dir, fold)
+    done_path = fold_dir / "done.json"
+    if cfg["train"].get("force") and fold_dir.exists():
+        log.info("%s fold %d: --force, retraining from scratch", kd.key, fold)
+        shutil.rmtree(fold_dir)
+    if done_path.exists():
+        check_same_config(fold_dir, cfg)
+        log.info("%s fold %d: already done (%s); --force to retrain", kd.key, fold, done_path)
+        return read_json(done_path)
+    ckpt = load_checkpoint(fold_dir)
+    if ckpt is not None:
+        check_same_config(fold_dir, cfg)
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, fold_dir / "config.yaml")
+    handler = add_file_handler(fold_dir / "train.log")
+    try:
+        return _train(kd, fold, cfg, fold_dir, ckpt, extra_cbs)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def _choose_lr(learn, train: dict, fold_dir: Path, first_phase) -> tuple[float, str]:
+    lr_cfg = train["lr"]
+    auto = isinstance(lr_cfg, str) and lr_cfg.strip().lower() == "auto"
+    if auto and not train.get("lr_find"):
+        raise ConfigError("train.lr: auto needs train.lr_find: true (or give a number, e.g. --set train.lr=1e-3)")
+    if not auto:
+        try:
+            fixed = float(lr_cfg)
+        except (TypeError, ValueError):
+            raise ConfigError(f"train.lr must be a number or auto, got {lr_cfg!r}") from None
+    if not train.get("lr_find"):
+        return fixed, "config"
+    prepare_phase(learn, first_phase)  # sweep in the first phase's mode (frozen: the head only)
+    suggested = find_lr(learn, train)
+    lr = suggested if auto else fixed
+    plot_lr_find(learn.recorder, lr, fold_dir / "lr_find.png")
+    return lr, ("lr_find " + str(train.get("lr_find_suggest", "valley"))) if auto else "config"
+
+
+def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None, extra_cbs: tuple) -> dict:
+    t0 = time.time()
+    train, mcfg = cfg["train"], cfg["model"]
+    folds = kd.table["fold"].to_numpy()
+    valid_rows = np.flatnonzero((folds == fold) & kd.cache.ok)
+    train_rows = np.flatnonzero((folds != fold) & kd.cache.ok)
+    if not len(valid_rows) or not len(train_rows):
+        raise FashiontagError(f"{kd.key} fold {fold}: {len(train_rows)} training and {len(valid_rows)} "
+                              "validation images; both must be non-empty (check the folds file)")
+    set_seed(int(cfg.get("seed", 42)) + fold, reproducible=True)
+    phases = plan_phases(train)
+    device = resolve_device(train.get("device", "auto"))
+    timm_kwargs, weights_source = weight_kwargs(mcfg["backbone"], bool(mcfg["pretrained"]), mcfg.get("weights"))
+    head = head_spec(mcfg)
+    model, tcfg = build_model(mcfg["backbone"], len(kd.values), head, timm_kwargs)
+    mean, std = [float(v) for v in tcfg["mean"]], [float(v) for v in tcfg["std"]]
+    log.info("%s fold %d: %d train / %d valid images, %s (%s), %s, phases: %s", kd.key, fold, len(train_rows),
+             len(valid_rows), mcfg["backbone"], weights_source, device, ", ".join(p.name for p in phases))
+
+    dls_cache: dict[int, object] = {}
+
+    def dls_for(size: int):
+        if size not in dls_cache:
+            dls_cache[size] = fold_dataloaders(
+                kd.cache, kd.targets, train_rows, valid_rows, size, mean, std, cfg["augment"],
+                int(train["batch_size"]), device, int(train.get("num_workers", 0)))
+        return dls_cache[size]
+
+    learn = make_learner(model, dls_for(phases[0].size), train, fold_dir, device)
+    set_progress(learn, use_bars(train.get("progress", "auto")))
+    state = FoldState()
+    if ckpt is not None:
+        state = restore(learn, ckpt)
+        log.info("%s fold %d: resuming at phase %d (%s) after epoch %d", kd.key, fold, state.phase,
+                 phases[min(state.phase, len(phases) - 1)].name, state.epochs_done)
+    if state.lr is None:
+        state.lr, state.lr_source = _choose_lr(learn, train, fold_dir, phases[0])
+        save_checkpoint(fold_dir, learn, state, with_opt=False)
+    log.info("%s fold %d: lr %.3g (%s)", kd.key, fold, state.lr, state.lr_source)
+
+    for phase in phases[state.phase:]:
+        if state.epochs_done >= phase.epochs:  # killed right after the phase's last checkpoint
+            state.phase, state.epochs_done = phase.index + 1, 0
+            continue
+        learn.dls = dls_for(phase.size)
+        prepare_phase(learn, phase)
+        start = state.epochs_done
+        if start and ckpt is not None:
+            restore_opt(learn, ckpt)
+        first_epoch = sum(p.epochs for p in phases[: phase.index])
+        cbs = [EpochLogger(phase, state.rows, fold_dir / "log.csv", start, first_epoch),
+               Checkpointer(fold_dir, state, start), *extra_cbs]
+        run_phase(learn, phase, state.lr, train, start_epoch=start, cbs=cbs)
+        state.phase, state.epochs_done = phase.index + 1, 0
+
+    return _finish(kd, fold, cfg, fold_dir, learn, dls_for(phases[-1].size).valid, valid_rows, state,
+                   dict(phases=phases, weights=weights_source, head=head, mean=mean, std=std, device=device,
+                        n_train=len(train_rows), seconds=time.time() - t0))
+
+
+def _finish(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, learn, valid_dl, valid_rows, state: FoldState,
+            info: dict) -> dict:
+    """Out-of-fold probabilities, weights, preprocessing, plots; done.json last, then drop the checkpoint."""
+    probs = learn.get_preds(dl=valid_dl)[0].float().numpy().astype(np.float64)
+    probs /= probs.sum(axis=1, keepdims=True)  # exact row sums after the float32 softmax
+    valid = kd.table.iloc[valid_rows]
+    oof = with_probs(valid[["image", "key"]].assign(fold=fold, label=valid["label"].to_numpy()), probs)
+    atomic_write_csv(fold_dir / "oof.csv", oof)
+    atomic_save_torch(fold_dir / "model.pth", model_state(learn.model))
+    phases = info["phases"]
+    preprocess = {
+        "backbone": cfg["model"]["backbone"], "key": kd.key, "values": list(kd.values),
+        "n_out": len(kd.values), "size": phases[-1].size, "cache_size": kd.cache.size,
+        "resize": cfg["cache"].get("resize", "pad"), "pad_value": cfg["cache"].get("pad_value"),
+        "mean": info["mean"], "std": info["std"], "head": info["head"], "augment": cfg["augment"],
+        "fold": fold, "weights": info["weights"],
+    }
+    atomic_write_json(fold_dir / "preprocess.json", preprocess)
+    plot_curves(state.rows, fold_dir / "curves.png")
+    y = valid["y"].to_numpy()
+    plot_confusion(y, probs.argmax(axis=1), kd.values, fold_dir / "confusion.png")
+    metrics = key_metrics(probs, list(valid["label"]))
+    done = {
+        "key": kd.key, "fold": fold, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "n_train": info["n_train"], "n_valid": len(valid_rows), "epochs": sum(p.epochs for p in phases),
+        "phases": [p.as_dict() for p in phases], "lr": state.lr, "lr_source": state.lr_source,
+        "weights": info["weights"], "device": str(info["device"]), "precision": getattr(learn, "precision", "fp32"),
+        "seconds": round(info["seconds"], 1), "metrics": metrics,
+    }
+    atomic_write_json(fold_dir / "done.json", done)
+    shutil.rmtree(fold_dir / CKPT_DIR, ignore_errors=True)
+    log.info("%s fold %d done in %.0fs: mAP %.4f accuracy %.4f log_loss %.4f", kd.key, fold, info["seconds"],
+             metrics["mAP"], metrics["accuracy"], metrics["log_loss"])
+    return done

@@ -1,0 +1,138 @@
+"""The fastai Learner: timm body + seed head, a three-group splitter, soft-target loss, precision.
+
+The model comes from `models.build.build_model` (fastai's own `create_timm_model`, i.e. what
+`vision_learner(dls, "<timm name>")` builds) so prediction rebuilds it from a fold dir; the Learner is
+then assembled with our splitter instead of fastai's default two-group (body, head) split, because the
+seed recipe's differential learning rates need three groups: [early body, late body, head].
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from fastai.callback.core import Callback
+from fastai.callback.fp16 import MixedPrecision
+from fastai.learner import Learner
+from fastai.optimizer import SGD, Adam
+from fastai.torch_core import params
+from torch import nn
+
+from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class SoftTargetCrossEntropy(nn.Module):
+    """Cross-entropy against probability targets (one-hot or 'm'-soft), with label smoothing.
+
+    torch's F.cross_entropy accepts class probabilities as the target and applies the smoothing itself.
+    `activation`/`decodes` let fastai's get_preds return probabilities and class indices.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, pred: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(pred.float(), targ.float(), label_smoothing=self.label_smoothing)
+
+    def activation(self, x: torch.Tensor) -> torch.Tensor:
+        return F.softmax(x.float(), dim=-1)
+
+    def decodes(self, x: torch.Tensor) -> torch.Tensor:
+        return x.argmax(dim=-1)
+
+
+def soft_accuracy(inp: torch.Tensor, targ: torch.Tensor) -> torch.Tensor:
+    """Accuracy against the target's argmax (the 'y' value, since maybe_weight < 0.5)."""
+    return (inp.argmax(dim=-1) == targ.argmax(dim=-1)).float().mean()
+
+
+soft_accuracy.__name__ = "accuracy"
+
+
+def body_groups(body: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Split a timm body's parameters into (early, late) halves along its own coarse layer groups.
+
+    timm's `group_matcher(coarse=True)` names the stem and stages in forward order (e.g. resnet: stem,
+    layer1..layer4); the first ceil(n/2) groups are "early" (resnet: up to layer2, as fastai's own resnet
+    split). Bodies without a matcher are split in half by parameter tensors in registration order.
+    """
+    from timm.models import group_parameters
+
+    timm_model = getattr(body, "model", body)
+    named = dict(timm_model.named_parameters())
+    order: list[list[str]] = []
+    if hasattr(timm_model, "group_matcher"):
+        try:
+            groups = group_parameters(timm_model, timm_model.group_matcher(coarse=True))
+            order = [groups[k] for k in sorted(groups)]
+        except (NotImplementedError, AttributeError, TypeError):
+            order = []
+    if len(order) < 2:
+        names = list(named)
+        half = max(1, len(names) // 2)
+        order = [names[:half], names[half:]]
+    cut = (len(order) + 1) // 2
+    early_names = {n for g in order[:cut] for n in g}
+    early = [p for n, p in named.items() if n in early_names]
+    late = [p for n, p in named.items() if n not in early_names]
+    return early, late
+
+
+def three_group_splitter(model: nn.Module) -> list[list[nn.Parameter]]:
+    """fastai splitter: [early body, late body, head] for `nn.Sequential(TimmBody, head)`."""
+    early, late = body_groups(model[0])
+    return [early, late, params(model[1])]
+
+
+OPTIMIZERS = {"adam": Adam, "sgd": partial(SGD, mom=0.9)}
+
+
+def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.device) -> Learner:
+    """A Learner with the soft-target loss, accuracy metric, three-group splitter and the precision policy."""
+    opt_name = train_cfg.get("optimizer", "adam")
+    if opt_name not in OPTIMIZERS:
+        raise ConfigError(f"train.optimizer must be one of {sorted(OPTIMIZERS)}, got {opt_name!r}")
+    learn = Learner(
+        dls, model, loss_func=SoftTargetCrossEntropy(train_cfg.get("label_smoothing", 0.0)),
+        opt_func=OPTIMIZERS[opt_name], metrics=[soft_accuracy], splitter=three_group_splitter,
+        wd=float(train_cfg.get("weight_decay", 0.01)), path=path, model_dir="ckpt",
+    )
+    apply_precision(learn, train_cfg, device)
+    return learn
+
+
+def apply_precision(learn: Learner, train_cfg: dict, device: torch.device) -> str:
+    """bf16/fp16 autocast and channels_last on a GPU; plain fp32 on the CPU (autocast there is slow).
+
+    Weights stay fp32 (autocast casts per op), so checkpoints and model.pth are fp32 whatever was used.
+    """
+    precision = train_cfg.get("precision", "bf16")
+    if precision not in ("bf16", "fp16", "fp32"):
+        raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {precision!r}")
+    if device.type != "cuda":
+        precision = "fp32"
+    elif precision == "bf16" and not torch.cuda.is_bf16_supported():
+        log.warning("this GPU has no bf16: training in fp16 with a gradient scaler")
+        precision = "fp16"
+    if precision != "fp32":
+        learn.add_cb(MixedPrecision(amp_mode=precision))
+    if device.type == "cuda" and train_cfg.get("channels_last", True):
+        learn.model.to(memory_format=torch.channels_last)
+        learn.add_cb(ChannelsLast())
+    learn.precision = precision
+    return precision
+
+
+
+class ChannelsLast(Callback):
+    """Feed channels_last batches to a channels_last model (faster convolutions on tensor cores)."""
+
+    order = 5
+
+    def before_batch(self):
+        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) for x in self.xb)

@@ -1,0 +1,78 @@
+"""The config system: base defaults, experiment files, typed overrides, saved resolved configs."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from fashiontag.config import apply_overrides, deep_merge, load_config, save_config
+from fashiontag.errors import ConfigError
+
+
+def test_base_has_every_section():
+    cfg = load_config()
+    for section in ("data", "model", "train", "augment", "tta", "stack", "ensemble", "split", "cache"):
+        assert isinstance(cfg[section], dict), section
+    assert cfg["config_source"] == "base.yaml"
+
+
+def test_typed_overrides():
+    cfg = load_config(overrides=["train.batch_size=8", "train.lr=3e-4", "augment.flip=false",
+                                 "train.stages=[64, 96]", "model.backbone=resnet18"])
+    assert cfg["train"]["batch_size"] == 8 and isinstance(cfg["train"]["batch_size"], int)
+    assert cfg["train"]["lr"] == pytest.approx(3e-4)
+    assert cfg["augment"]["flip"] is False
+    assert cfg["train"]["stages"] == [64, 96]
+    assert cfg["model"]["backbone"] == "resnet18"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.batchsize=8", "unknown config key"),
+        ("nosuch.key=1", "unknown config section"),
+        ("train.batch_size=eight", "expects a number"),
+        ("augment.flip=3", "true/false"),
+        ("train.batch_size", "must look like"),
+        ("train=3", "is a section"),
+    ],
+)
+def test_bad_overrides_are_clear(override, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(load_config(), [override])
+
+
+def test_experiment_file_inherits_and_rejects_typos(tmp_path):
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("train:\n  batch_size: 16\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"inherits: {parent}\nmodel:\n  backbone: resnet18\n")
+    cfg = load_config(child, ["train.unfrozen_epochs=2"])
+    assert cfg["train"]["batch_size"] == 16
+    assert cfg["model"]["backbone"] == "resnet18"
+    assert cfg["train"]["unfrozen_epochs"] == 2
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("train:\n  bach_size: 16\n")
+    with pytest.raises(ConfigError, match="train.bach_size"):
+        load_config(typo)
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(overrides=["seed=7"])
+    path = save_config(cfg, tmp_path / "run" / "config.yaml")
+    assert yaml.safe_load(path.read_text()) == cfg
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+
+
+def test_deep_merge_does_not_mutate():
+    base = {"a": {"b": 1, "c": [1]}}
+    merged = deep_merge(base, {"a": {"b": 2}})
+    assert merged == {"a": {"b": 2, "c": [1]}} and base == {"a": {"b": 1, "c": [1]}}
+
+
+def test_exponent_floats_in_files(tmp_path):
+    exp = tmp_path / "e.yaml"
+    exp.write_text("train:\n  lr: 1e-3\n  weight_decay: 5e-2\n")
+    cfg = load_config(exp)
+    assert cfg["train"]["lr"] == pytest.approx(1e-3) and isinstance(cfg["train"]["lr"], float)
+    assert cfg["train"]["weight_decay"] == pytest.approx(0.05)
