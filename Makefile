@@ -25,7 +25,7 @@ exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
 .PHONY: help install demo test lint data demo-data check-data import folds train predict stack ensemble report submit \
-        validate score tag split bench clothing detect-train fmnist clean-demo
+        validate score tag split bench detect-train fmnist clean-demo
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [DATA=.. TEST=.. CAT=.. CONFIG=.. FOLDS=.. EXP=.. OUT=..]\n\n"} \
@@ -88,10 +88,7 @@ split: ## YOLO hanger-vs-worn split of DATA: runs/split/<dataset>.csv
 	$(FT) split --data $(DATA) $(cfg) $(sets)
 
 bench: ## throughput benchmark: bare model vs project pipeline vs plain DataLoader
-	$(BIN)/python scripts/bench.py $(sets)
-
-clothing: ## real clothing-small: import, folds, train, predict, stack, blend, report
-	$(FT) clothing $(cfg) $(sets)
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 detect-train: ## train an ultralytics clothing detector on a YOLO dataset (DATA=data.yaml)
 	$(FT) detect-train --data $(DATA) $(cfg) $(sets)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +11,13 @@ import pytest
 from PIL import Image
 
 from fashiontag.cli import main
+from fashiontag.data import draw
 from fashiontag.data.demo import (
     DEMO_KEYS,
     SPECS,
     demo_values,
     make_demo_data,
+    maybe_neighbours,
     plan_rows,
     render_sample,
     sample_length,
@@ -152,15 +153,15 @@ def test_visible_lengths_keep_the_evidence_in_frame(key: str) -> None:
 def test_lengths_fall_in_their_bands_and_maybe_rows_are_borderline() -> None:
     rng = np.random.default_rng(0)
     for key, spec in SPECS.items():
-        order = [v for v in sorted(spec.bands) if spec.bands[v][1] > 0]
         for y, (lo, hi) in spec.bands.items():
             length, maybe = sample_length(key, y, rng)
             assert lo <= length <= hi and maybe == ()
-            if y not in order:
+            if not maybe_neighbours(key, y):  # sleeveless, extra long (Long Sleeves is not drawn)
+                assert sample_length(key, y, rng, maybe=True)[1] == ()
                 continue
             for _ in range(5):
                 length, (nb,) = sample_length(key, y, rng, maybe=True)
-                assert abs(order.index(nb) - order.index(y)) == 1
+                assert abs(nb - y) == 1 and nb in spec.bands
                 nlo, nhi = spec.bands[nb]
                 # in the gap, on y's side of its middle
                 if nb > y:
@@ -188,16 +189,16 @@ def test_unknown_key_or_value_is_a_clear_error(tmp_path: Path) -> None:
         make_demo_data(tmp_path / "x", size=16)
 
 
-def test_cli_writes_and_refuses_to_overwrite(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_cli_writes_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     dst = tmp_path / "demo"
     args = ["make-demo-data", str(dst), "--n-train", "6", "--n-test", "3", "--size", "48", "--keys", "skirt_length"]
     assert main(args) == 0
     before = tree_hashes(dst)
     assert len(read_labels(dst / "train")) == 6 and len(read_questions(dst / "test")) == 3
     (dst / "notes.txt").write_text("mine")
-    with caplog.at_level(logging.ERROR):
-        assert main(args + ["--seed", "1"]) == 2
-    assert "not empty; pass --force" in caplog.text
+    capsys.readouterr()
+    assert main(args + ["--seed", "1"]) == 2  # the CLI logs the error as one line (to stderr)
+    assert "not empty; pass --force" in capsys.readouterr().err
     assert tree_hashes(dst) == {**before, "notes.txt": hashlib.md5(b"mine").hexdigest()}
     assert main(args + ["--seed", "1", "--force"]) == 0
     after = tree_hashes(dst)
@@ -215,13 +216,32 @@ def test_skirt_length_is_learnable_from_small_grayscale_pixels() -> None:
     def features(split: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for i, (y, worn, _) in enumerate(plan_rows(SKIRT, n, np.random.default_rng([split]))):
-            img, _ = render_sample(SKIRT, y, worn, np.random.default_rng([split, 1, i]), 64, maybe=False)
+            img, _ = render_sample(SKIRT, y, worn, np.random.default_rng([split, 1, i]), 48, maybe=False)
             g = np.asarray(img.convert("L").resize((32, 32), Image.BILINEAR), np.float32) / 255
             xs.append(np.concatenate([np.abs(np.diff(g, axis=0)).ravel(), np.abs(np.diff(g, axis=1)).ravel()]))
             ys.append(y)
         return np.array(xs), np.array(ys)
 
-    (x_train, y_train), (x_test, y_test) = features(0, 600), features(1, 240)
+    (x_train, y_train), (x_test, y_test) = features(0, 480), features(1, 240)
     clf = make_pipeline(StandardScaler(), SVC(C=3.0)).fit(x_train, y_train)
     accuracy = float((clf.predict(x_test) == y_test).mean())
     assert accuracy > 2.2 / 6, accuracy
+
+
+def test_drawing_primitives_return_tight_canvas_boxes() -> None:
+    rng = np.random.default_rng(3)
+    canvas = draw.Canvas(200, 200)
+    body = draw.Body.random(rng).fit((50, 20, 150, 180))
+    person = draw.draw_person(canvas, body, rng)
+    assert person is not None and person[1] >= 20 and person[3] <= 180 and abs(person[3] - 180) <= 2
+    skirt = draw.draw_skirt(canvas, body, 0.4, rng)  # knee length: hem between hips and ankles
+    assert skirt is not None and 20 + 0.5 * 160 < skirt[3] < 20 + draw.ANKLE_V * 160
+    parts = np.asarray(canvas.parts)
+    rows, cols = np.nonzero(parts == draw.PART_GARMENT)
+    assert skirt == (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
+    assert canvas.bbox(draw.PART_PERSON, draw.PART_GARMENT)[3] == person[3]  # feet below the skirt
+    flat = draw.Canvas(200, 200)
+    top = draw.draw_top(flat, body, 0.0, rng)
+    hanger = draw.draw_hanger(flat, body, rng, at="shoulders")
+    assert top is not None and hanger is not None and hanger[1] < top[1]  # the hook rises above the top
+    assert flat.bbox(draw.PART_PERSON) is None

@@ -35,9 +35,9 @@ def untrained_weights(tmp_path_factory) -> Path:
     import_ultralytics()
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("weights")
-    (d / "tiny-person-t.yaml").write_text(TINY_YAML)
+    (d / "tiny-person.yaml").write_text(TINY_YAML)
     path = d / "untrained.pt"
-    YOLO(str(d / "tiny-person-t.yaml"), task="detect").save(path)
+    YOLO(str(d / "tiny-person.yaml"), task="detect").save(path)
     return path
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data.idx import ANSWERS_CSV, CLASSES, KEY, import_idx
+from .data.idx import ANSWERS_CSV, CLASSES, KEY, OFFICIAL_COUNTS, import_idx
 from .errors import FashiontagError
 from .io_utils import atomic_write_json
 from .metrics import key_metrics
@@ -50,7 +50,8 @@ def ensure_imported(cfg: dict) -> Path:
         log.info("using the existing import in %s (delete it to re-import)", dst)
         return dst
     f = cfg["fmnist"]
-    import_idx(f["idx_dir"], dst, limit=f.get("limit"), test_limit=None)
+    # The limit is for quick training runs; the test figure is always on the whole test set.
+    import_idx(f["idx_dir"], dst, limit=f.get("limit"), test_limit=OFFICIAL_COUNTS["test"])
     return dst
 
 
@@ -79,7 +80,8 @@ def run_fmnist(cfg: dict, config_arg: str | None = None) -> dict:
     from .infer.predict import predict_run
     from .train.runner import exp_name, train_run
 
-    dst, train_root, test_root = ensure_imported(cfg)
+    dst = ensure_imported(cfg)
+    _, train_root, test_root = dataset_dirs(cfg)
     fold = str(int(cfg["fmnist"]["fold"]))
     results: dict[str, dict] = {}
 

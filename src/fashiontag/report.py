@@ -157,6 +157,9 @@ def write_report(run_dirs: list[str | Path], out: str | Path = "reports/cv_repor
              "## Overall", "", md_table(overall_table(scores)), ""]
     for key in dict.fromkeys(scores["key"]):
         lines += [f"## {key}", "", md_table(key_table(scores, key)), ""]
+    from .split.report import group_section  # runs scored on worn vs hanger images (split/report.py)
+
+    lines += group_section(run_dirs)
     tta = tta_table(scores)
     lines += ["## TTA gain (cv vs cv_tta)", "",
               md_table(tta) if len(tta) else "No run has oof_tta.csv (`fashiontag predict` with tta.on_oof).", ""]

@@ -204,3 +204,13 @@ def validate_submission(
                     for q, (img, key, line) in zip(expected, order, strict=False) if q != (img, key)]
         _listed(problems, shuffled, "rows out of question order")
     return problems
+
+
+def score_submission(sub_path: str | Path, answers_csv: str | Path, attributes: dict[str, list[str]]) -> pd.DataFrame:
+    """Per-key and overall scores of a submission against an answers file (a label.csv)."""
+    from .data.fashionai import read_labels
+    from .metrics import score_tables
+
+    answers = read_labels(Path(answers_csv).parent, attributes, csv_path=answers_csv)
+    submission = read_submission(sub_path, attributes)
+    return score_tables(submission, answers, attributes, source=str(sub_path))

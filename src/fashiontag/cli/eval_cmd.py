@@ -58,15 +58,11 @@ def format_scores(table) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from ..data.fashionai import read_labels
     from ..io_utils import atomic_write_json
-    from ..metrics import score_tables
-    from ..submit import read_submission
+    from ..submit import score_submission
 
     attributes = attributes_near(args.answers, args.attributes)
-    answers = read_labels(Path(args.answers).parent, attributes, csv_path=args.answers)
-    submission = read_submission(args.submission, attributes)
-    table = score_tables(submission, answers, attributes, source=str(args.submission))
+    table = score_submission(args.submission, args.answers, attributes)
     print(format_scores(table))
     if args.json:
         rows = table.to_dict(orient="records")

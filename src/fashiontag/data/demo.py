@@ -33,29 +33,7 @@ from PIL import Image
 from ..errors import FashiontagError
 from ..io_utils import atomic_write_csv, atomic_write_json
 from ..keys import OFFICIAL_KEYS
-from .draw import (
-    HIP_V,
-    PART_GARMENT,
-    PART_HANGER,
-    PART_PERSON,
-    WAIST_V,
-    Body,
-    Canvas,
-    Frame,
-    colour_distance,
-    draw_hanger,
-    draw_person,
-    draw_skirt,
-    draw_top,
-    extent,
-    hanger_lines,
-    make_background,
-    person_shapes,
-    random_colour,
-    skin_colour,
-    skirt_shape,
-    top_shapes,
-)
+from . import draw, palette
 from .fashionai import label_string, write_labels, write_questions
 
 log = logging.getLogger(__name__)
@@ -64,7 +42,6 @@ SUPERSAMPLE = 2  # draw at 2x and average down: smooth edges, boxes still exact 
 MAYBE_RATE = 0.03
 JPEG_QUALITY = 90
 OUTPUTS = ("train", "test", "test_answers.csv", "truth.csv", "demo.json")
-HANGER_COLOURS = [(150, 100, 60), (30, 30, 30), (235, 235, 235), (170, 170, 180)]
 
 
 @dataclass(frozen=True)
@@ -95,6 +72,15 @@ def _spec(key: str) -> KeySpec:
     return SPECS[key]
 
 
+def maybe_neighbours(key: str, y: int) -> list[int]:
+    """Values that a borderline `y` row may mark 'm': the officially adjacent values that are drawn as a
+    length band (not Invisible, not sleeveless, and not across the left-out Long Sleeves)."""
+    bands = _spec(key).bands
+    if bands.get(y, (0.0, 0.0))[1] <= 0:
+        return []
+    return [v for v in (y - 1, y + 1) if bands.get(v, (0.0, 0.0))[1] > 0]
+
+
 def sample_length(key: str, y: int, rng: np.random.Generator, maybe: bool = False) -> tuple[float, tuple[int, ...]]:
     """The drawn length for value `y` and the values to mark 'm' (for y=0: the hidden true length)."""
     bands = _spec(key).bands
@@ -103,11 +89,9 @@ def sample_length(key: str, y: int, rng: np.random.Generator, maybe: bool = Fals
         lo, hi = bands[hidden[rng.integers(len(hidden))]]
         return float(rng.uniform(lo, hi)), ()
     lo, hi = bands[y]
-    order = [v for v in sorted(bands) if bands[v][1] > 0]  # sleeveless has no borderline neighbour
-    if maybe and y in order:
-        i = order.index(y)
-        sides = [j for j in (i - 1, i + 1) if 0 <= j < len(order)]
-        nb = order[sides[rng.integers(len(sides))]]
+    neighbours = maybe_neighbours(key, y)
+    if maybe and neighbours:
+        nb = neighbours[rng.integers(len(neighbours))]
         if nb > y:
             gap = bands[nb][0] - hi
             return float(hi + gap * rng.uniform(0.2, 0.45)), (nb,)
@@ -117,28 +101,28 @@ def sample_length(key: str, y: int, rng: np.random.Generator, maybe: bool = Fals
 
 
 def _plan_visible(shapes: list, angle: float, canvas: int, rng: np.random.Generator,
-                  fill: tuple[float, float] = (0.6, 0.92)) -> Frame:
+                  fill: tuple[float, float] = (0.6, 0.92)) -> draw.Frame:
     """Scale and place `shapes` (rotated by `angle`) fully inside the canvas, filling a random share."""
-    u0, v0, u1, v1 = extent(shapes, Frame(1.0, angle))
+    u0, v0, u1, v1 = draw.extent(shapes, draw.Frame(1.0, angle))
     margin = 0.03 * canvas
     inner = canvas - 2 * margin
     scale = rng.uniform(*fill) * inner / max(u1 - u0, v1 - v0)
     left = margin + rng.uniform(0, inner - (u1 - u0) * scale)
     top = margin + rng.uniform(0, inner - (v1 - v0) * scale)
-    return Frame(scale, angle, (0.0, 0.0), (left - u0 * scale, top - v0 * scale))
+    return draw.Frame(scale, angle, (0.0, 0.0), (left - u0 * scale, top - v0 * scale))
 
 
-def _plan_hidden(garment: str, top_v: float, angle: float, canvas: int, rng: np.random.Generator) -> Frame:
+def _plan_hidden(garment: str, top_v: float, angle: float, canvas: int, rng: np.random.Generator) -> draw.Frame:
     """A crop that hides the evidence: the bottom edge just below the waist (hidden hems are at least
     knee length, 0.12 units lower), or the sides inside the shoulders and the bottom above the elbows.
     It does not depend on the hidden length, so the image does not either (tested)."""
     if garment == "skirt":
-        bottom = rng.uniform(WAIST_V + 0.05, HIP_V + 0.06)
+        bottom = rng.uniform(draw.WAIST_V + 0.05, draw.HIP_V + 0.06)
         height = bottom - (top_v - rng.uniform(0.02, 0.1))
         centre = rng.uniform(-0.05, 0.05) * height
-        return Frame(canvas / height, angle, (centre, bottom), (canvas / 2, canvas))
+        return draw.Frame(canvas / height, angle, (centre, bottom), (canvas / 2, canvas))
     half = rng.uniform(0.06, 0.075)
-    return Frame(canvas / (2 * half), angle, (0.0, rng.uniform(0.07, 0.3 - 2 * half)), (canvas / 2, 0.0))
+    return draw.Frame(canvas / (2 * half), angle, (0.0, rng.uniform(0.07, 0.3 - 2 * half)), (canvas / 2, 0.0))
 
 
 def _norm_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
@@ -173,43 +157,43 @@ def render_sample(key: str, y: int, worn: bool, rng: np.random.Generator, size: 
         mode = "worn"
     else:
         mode = "hanger" if (rng.random() < 0.5 if hanger is None else hanger) else "flat"
-    body = Body.random(rng, {"worn": (8, 28), "hanger": (3, 15), "flat": (25, 50)}[mode])
+    body = draw.Body.random(rng, {"worn": (8, 28), "hanger": (3, 15), "flat": (25, 50)}[mode])
     if spec.garment == "skirt":
-        flare = rng.uniform(0.1, 0.45)
-        garment = [skirt_shape(body, length, flare)]
+        flare = rng.uniform(0.08, 0.32)
+        garment = [draw.skirt_shape(body, length, flare)]
     else:
         hem_v, neck = rng.uniform(0.47, 0.53), rng.uniform(0.015, 0.06)
-        garment = top_shapes(body, length, hem_v, neck)
+        garment = draw.top_shapes(body, length, hem_v, neck)
     at = "waist" if spec.garment == "skirt" else "shoulders"
-    must = list(garment) + (hanger_lines(body, at) if mode == "hanger" else [])
+    must = list(garment) + (draw.hanger_lines(body, at) if mode == "hanger" else [])
     if worn:  # skirts show the whole figure; tops show it from the head down to the thighs
-        person = person_shapes(body)
+        person = draw.person_shapes(body)
         must += person if spec.garment == "skirt" else person[4:] + [[(0.0, rng.uniform(0.56, 0.8))]]
     canvas_px = size * SUPERSAMPLE
     if y == 0:
         angle = rng.uniform(-2, 2)
-        frame = _plan_hidden(spec.garment, extent(must)[1], angle, canvas_px, rng)
+        frame = _plan_hidden(spec.garment, draw.extent(must)[1], angle, canvas_px, rng)
     else:
         angle = rng.uniform(-6, 6)
         # A worn figure is tall and thin: let it fill more of the frame so its legs stay legible.
         frame = _plan_visible(must, angle, canvas_px, rng, (0.75, 0.97) if worn else (0.6, 0.92))
     body = body.placed(frame)
 
-    canvas = Canvas(canvas_px, canvas_px)
-    bg, bg_colours = make_background(rng, canvas_px, canvas_px)
-    skin = skin_colour(rng, bg_colours) if worn else None
-    colour = random_colour(rng, bg_colours + ([skin] if skin else []), 90.0)
+    canvas = draw.Canvas(canvas_px, canvas_px)
+    bg, bg_colours = palette.make_background(rng, canvas_px, canvas_px)
+    skin = palette.skin_colour(rng, bg_colours) if worn else None
+    colour = palette.random_colour(rng, bg_colours + ([skin] if skin else []), 90.0)
     if mode == "hanger":
-        hc = HANGER_COLOURS[rng.integers(len(HANGER_COLOURS))]
-        if min(colour_distance(hc, c) for c in bg_colours) < 60:
-            hc = max(HANGER_COLOURS, key=lambda c: min(colour_distance(c, b) for b in bg_colours))
-        draw_hanger(canvas, body, rng, at, hc)
+        hc = draw.HANGER_COLOURS[rng.integers(len(draw.HANGER_COLOURS))]
+        if min(palette.colour_distance(hc, c) for c in bg_colours) < 60:
+            hc = max(draw.HANGER_COLOURS, key=lambda c: min(palette.colour_distance(c, b) for b in bg_colours))
+        draw.draw_hanger(canvas, body, rng, at, hc)
     if worn:
-        draw_person(canvas, body, rng, skin)
+        draw.draw_person(canvas, body, rng, skin)
     if spec.garment == "skirt":
-        draw_skirt(canvas, body, length, rng, colour, flare)
+        draw.draw_skirt(canvas, body, length, rng, colour, flare)
     else:
-        draw_top(canvas, body, length, rng, colour, hem_v, neck)
+        draw.draw_top(canvas, body, length, rng, colour, hem_v, neck)
 
     fg = np.asarray(canvas.image)
     full = np.where(fg[..., 3:] > 0, fg[..., :3], bg)
@@ -225,8 +209,8 @@ def render_sample(key: str, y: int, worn: bool, rng: np.random.Generator, size: 
     def covered(*ids: int) -> np.ndarray:  # any supersampled pixel shows one of the parts
         return np.logical_or.reduce([sub == i for sub in subs for i in ids] or [np.zeros_like(subs[0], bool)])
 
-    masks = {"person": covered(PART_PERSON, PART_GARMENT) if worn else covered(),
-             "garment": covered(PART_GARMENT), "hanger": covered(PART_HANGER)}
+    masks = {"person": covered(draw.PART_PERSON, draw.PART_GARMENT) if worn else covered(),
+             "garment": covered(draw.PART_GARMENT), "hanger": covered(draw.PART_HANGER)}
     info = {"key": key, "y": y, "maybe": maybe_idx, "worn": worn, "mode": mode, "length": round(length, 4),
             "angle": round(angle, 2), **{f"{k}_box": _norm_box(m) for k, m in masks.items()}}
     if layers:
@@ -256,9 +240,7 @@ def plan_rows(key: str, n: int, rng: np.random.Generator) -> list[tuple[int, boo
     worn = np.arange(n) % 2 == 0
     rng.shuffle(ys)
     rng.shuffle(worn)
-    eligible = np.flatnonzero(ys > 1)  # not Invisible, and no 'm' neighbour for sleeveless / short
-    if _spec(key).garment == "skirt":
-        eligible = np.flatnonzero(ys > 0)
+    eligible = np.flatnonzero([bool(maybe_neighbours(key, int(y))) for y in ys])
     n_maybe = min(len(eligible), max(1, round(MAYBE_RATE * n)) if n >= 10 else 0)
     maybe = np.zeros(n, dtype=bool)
     maybe[rng.choice(eligible, n_maybe, replace=False)] = True

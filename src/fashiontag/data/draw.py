@@ -1,4 +1,4 @@
-"""Drawing primitives for generated clothing photos: a person figure, skirts, tops, hangers, backgrounds.
+"""Drawing primitives for generated clothing photos: a person figure, skirts, tops, hangers.
 
 Geometry lives in *body units*: head top at v=0, floor at v=1, u=0 on the body's centre line. A `Frame`
 (scale, rotation, translation) maps units to canvas pixels, so a whole scene rotates and scales exactly
@@ -6,11 +6,15 @@ and its extent can be planned before anything is drawn. A `Canvas` holds an RGBA
 map (which part each pixel shows, later draws occluding earlier ones); boxes are read from the part map,
 so they are tight around what was really drawn. Shapes are drawn without anti-aliasing: render at 2x and
 average down (see `demo.render_sample`) for smooth edges.
+
+    canvas = Canvas(256, 256)
+    body = Body.random(rng).fit((40, 10, 200, 250))      # head top to floor inside this pixel box
+    person_box = draw_person(canvas, body, rng)
+    garment_box = draw_skirt(canvas, body, 0.4, rng)      # knee length
 """
 
 from __future__ import annotations
 
-import colorsys
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -18,20 +22,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .palette import Colour, Paint, make_paint, random_colour, shade, skin_colour
+
 Point = tuple[float, float]
-Colour = tuple[int, int, int]
 Box = tuple[int, int, int, int]  # canvas pixels, x0, y0 inclusive, x1, y1 exclusive
-Paint = Colour | Image.Image  # a flat colour or a canvas-sized RGB pattern
 
 PART_PERSON, PART_GARMENT, PART_HANGER = 1, 2, 3
+HANGER_COLOURS: list[Colour] = [(150, 100, 60), (30, 30, 30), (235, 235, 235), (170, 170, 180)]  # wood, black..
 
 # Fixed body landmarks (v, body units); widths are per-body (see Body).
 HEAD_CV, NECK_TOP, SHOULDER_V, WAIST_V, HIP_V, CROTCH_V, ANKLE_V = 0.068, 0.11, 0.175, 0.40, 0.50, 0.53, 0.955
 ARM_LEN, HAND_R = 0.36, 0.024  # shoulder joint to wrist; hand radius
-
-SKIN_TONES: list[Colour] = [
-    (255, 224, 189), (241, 194, 167), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 60, 40),
-]
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,18 @@ class Body:
 
     @classmethod
     def random(cls, rng: np.random.Generator, arm_angle: tuple[float, float] = (8, 28)) -> Body:
-        sh = rng.uniform(0.095, 0.115)
-        return cls(sh, sh * rng.uniform(0.72, 0.82), sh * rng.uniform(0.92, 1.05), rng.uniform(0.056, 0.066),
+        # The waist varies little: off the body it is the only scale a garment's length reads against.
+        waist = rng.uniform(0.077, 0.086)
+        return cls(rng.uniform(0.098, 0.112), waist, waist * rng.uniform(1.18, 1.3), rng.uniform(0.056, 0.066),
                    rng.uniform(*arm_angle))
 
     def placed(self, frame: Frame) -> Body:
         return replace(self, frame=frame)
+
+    def fit(self, box: tuple[float, float, float, float], angle: float = 0.0) -> Body:
+        """Placed so head top to floor spans the pixel box's height, centred in it (arms may overhang)."""
+        x0, y0, x1, y1 = box
+        return self.placed(Frame(y1 - y0, angle, (0.0, 0.5), ((x0 + x1) / 2, (y0 + y1) / 2)))
 
     def joint(self, side: int) -> Point:
         return side * (self.shoulder - 0.012), SHOULDER_V + 0.008
@@ -228,88 +235,6 @@ class Canvas:
         return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-# ---- colours, paints, backgrounds -----------------------------------------------------------------
-
-
-def colour_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(np.linalg.norm(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))
-
-
-def random_colour(rng: np.random.Generator, avoid: Sequence[Sequence[float]] = (), min_dist: float = 80.0,
-                  sat: tuple[float, float] = (0.25, 1.0), val: tuple[float, float] = (0.2, 0.95)) -> Colour:
-    """A random colour at least `min_dist` (RGB) from every colour in `avoid` (the best of 40 tries)."""
-    best, best_d = (0, 0, 0), -1.0
-    for _ in range(40):
-        r, g, b = colorsys.hsv_to_rgb(rng.random(), rng.uniform(*sat), rng.uniform(*val))
-        c = (round(r * 255), round(g * 255), round(b * 255))
-        d = min((colour_distance(c, a) for a in avoid), default=1e9)
-        if d >= min_dist:
-            return c
-        if d > best_d:
-            best, best_d = c, d
-    return best
-
-
-def shade(c: Colour, factor: float) -> Colour:
-    return tuple(int(np.clip(round(x * factor), 0, 255)) for x in c)  # type: ignore[return-value]
-
-
-def skin_colour(rng: np.random.Generator, avoid: Sequence[Colour] = ()) -> Colour:
-    """A skin tone with jitter, or (15%) a mannequin tone of any colour."""
-    if rng.random() < 0.15:
-        return random_colour(rng, avoid, 60.0, sat=(0.0, 0.4), val=(0.3, 0.95))
-    for _ in range(10):
-        base = SKIN_TONES[rng.integers(len(SKIN_TONES))]
-        c = tuple(int(np.clip(x + rng.integers(-12, 13), 0, 255)) for x in base)
-        if min((colour_distance(c, a) for a in avoid), default=1e9) >= 50:
-            break
-    return c  # type: ignore[return-value]
-
-
-def make_paint(rng: np.random.Generator, colour: Colour, size: tuple[int, int]) -> Paint:
-    """Solid (60%), stripes (20%) or dots (20%) in `colour` and a shade of it."""
-    kind = rng.random()
-    if kind < 0.6:
-        return colour
-    img = Image.new("RGB", size, colour)
-    draw = ImageDraw.Draw(img)
-    other = shade(colour, 0.6 if sum(colour) > 300 else 1.6)
-    period = max(4, int(size[0] * rng.uniform(0.03, 0.07)))
-    if kind < 0.8:
-        slope = rng.choice([0.0, 1.0, -1.0])
-        w = size[0]
-        for k in range(-w, 2 * w, period):
-            draw.line([(0, k), (w, k + slope * w)], fill=other, width=max(1, period // 3))
-    else:
-        r = max(1, period // 4)
-        for y in range(0, size[1], period):
-            for x in range((y // period % 2) * period // 2, size[0], period):
-                draw.ellipse([x - r, y - r, x + r, y + r], fill=other)
-    return img
-
-
-def make_background(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, list[Colour]]:
-    """A flat or linear-gradient background (uint8 HxWx3) and its key colours (to keep garments apart)."""
-    def pick() -> Colour:
-        if rng.random() < 0.5:  # the light neutral of product photos
-            g = rng.integers(200, 256)
-            return tuple(int(np.clip(g + rng.integers(-10, 11), 0, 255)) for _ in range(3))  # type: ignore
-        return random_colour(rng, sat=(0.0, 0.6), val=(0.3, 1.0))
-
-    a = pick()
-    if rng.random() < 0.5:
-        return np.broadcast_to(np.array(a, np.uint8), (height, width, 3)).copy(), [a]
-    b = random_colour(rng, [a], 40.0, sat=(0.0, 0.6), val=(0.3, 1.0))
-    t = rng.uniform(0, 2 * math.pi)
-    xx, yy = np.arange(width, dtype=np.float32)[None, :], np.arange(height, dtype=np.float32)[:, None]
-    ramp = xx / width * math.cos(t) + yy / height * math.sin(t)
-    ramp = (ramp - ramp.min()) / max(float(ramp.max() - ramp.min()), 1e-6)
-    img = np.array(a, np.float32) * (1 - ramp[..., None]) + np.array(b, np.float32) * ramp[..., None]
-    img = np.rint(img).astype(np.uint8)
-    mid = tuple(int((x + y) / 2) for x, y in zip(a, b, strict=True))
-    return img, [a, b, mid]  # type: ignore[list-item]
-
-
 # ---- drawing a scene part: each returns the tight canvas-pixel box of what it drew -----------------
 
 
@@ -333,7 +258,7 @@ def draw_skirt(canvas: Canvas, body: Body, length: float, rng: np.random.Generat
                flare: float | None = None, pattern: bool = True) -> Box | None:
     """A skirt whose hem is `length` of the way from hips (0) to floor (1), with waistband and folds."""
     colour = colour if colour is not None else random_colour(rng)
-    flare = flare if flare is not None else rng.uniform(0.1, 0.45)
+    flare = flare if flare is not None else rng.uniform(0.08, 0.32)
     shape = skirt_shape(body, length, flare)
     canvas.fill([body.frame.apply(shape)], make_paint(rng, colour, canvas.size) if pattern else colour, PART_GARMENT)
     dark = shade(colour, 0.7 if sum(colour) > 200 else 1.8)
@@ -379,7 +304,7 @@ def draw_hanger(canvas: Canvas, body: Body, rng: np.random.Generator, at: str = 
                 colour: Colour | None = None) -> Box | None:
     """A hook and bar hanger, at the waist (skirts, with clips) or the shoulders (tops)."""
     if colour is None:
-        colour = [(150, 100, 60), (30, 30, 30), (235, 235, 235), (170, 170, 180)][rng.integers(4)]
+        colour = HANGER_COLOURS[rng.integers(len(HANGER_COLOURS))]
     lines = [body.frame.apply(line) for line in hanger_lines(body, at)]
     canvas.fill([], colour, PART_HANGER, lines, _px(body, 0.012))
     return canvas.bbox(PART_HANGER)

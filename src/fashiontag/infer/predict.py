@@ -31,6 +31,7 @@ from ..runs import (
     require_files,
     write_oof_and_cv,
 )
+from ..split.modes import crops_for, restrict_to_group, split_mode
 from .tta import combine_views, predict_views, view_plan
 
 log = logging.getLogger(__name__)
@@ -76,23 +77,30 @@ def iter_fold_models(key_dir: str | Path, device: torch.device) -> Iterator[tupl
             torch.cuda.empty_cache()
 
 
-def loaders(paths: list[str], pre: dict, cfg: dict, device: torch.device, skips: SkipReport):
+def loaders(paths: list[str], pre: dict, cfg: dict, device: torch.device, skips: SkipReport, crops=None):
     """make_dl(augment) for `paths` (decoded once into the image cache) and the kept indices."""
     from ..train.data import test_dataloader
 
     kwargs = dict(batch_size=int(cfg["train"]["batch_size"]), device=device,
                   cache_dir=cfg.get("cache", {}).get("dir") or "cache",
-                  num_workers=int(cfg["train"].get("num_workers", 0)))
-    plain = test_dataloader(paths, pre, augment=False, skips=skips, **kwargs)
-    # The cache is reused by the second loader; its bad images were already reported once.
-    aug = test_dataloader(paths, pre, augment=True, skips=SkipReport(skip=True), **kwargs)
-    return (lambda augment: aug if augment else plain), list(plain.kept)
+                  num_workers=int(cfg["train"].get("num_workers", 0)), crops=crops)
+    built = {False: test_dataloader(paths, pre, augment=False, skips=skips, **kwargs)}
+
+    def make_dl(augment: bool):
+        if augment not in built:
+            # Built only when a plan has augmented views; it reuses the image cache, whose bad images
+            # were already reported by the plain loader.
+            built[augment] = test_dataloader(paths, pre, augment=True, skips=SkipReport(skip=True), **kwargs)
+        return built[augment]
+
+    return make_dl, list(built[False].kept)
 
 
 def predict_fold(model: nn.Module, pre: dict, paths: list[str], cfg: dict, device: torch.device,
-                 skips: SkipReport) -> np.ndarray:
-    """(len(paths), n) TTA probabilities of one fold model; rows of unreadable images are NaN."""
-    make_dl, kept = loaders(paths, pre, cfg, device, skips)
+                 skips: SkipReport, crops=None) -> np.ndarray:
+    """(len(paths), n) TTA probabilities of one fold model; rows of unreadable images are NaN.
+    crops: split.mode=crop's person box (or None) per path."""
+    make_dl, kept = loaders(paths, pre, cfg, device, skips, crops)
     tta = cfg.get("tta", {})
     plan = view_plan(tta, int(cfg.get("seed", 0)))
     views = predict_views(model, make_dl, plan, int(cfg.get("seed", 0)), device)
@@ -120,6 +128,11 @@ def predict_key(key_dir: str | Path, test_root: str | Path | None, cfg: dict,
     key_dir, key = Path(key_dir), Path(key_dir).name
     if fallback not in FALLBACKS:
         raise FashiontagError(f"--fallback must be one of {FALLBACKS[1:]}, got {fallback!r}")
+    if split_mode(cfg) == "separate" and not cfg["split"].get("group"):
+        # split.mode=separate: each group's sub-run predicts its questions, merged in question order.
+        from ..split.separate import predict_separate
+
+        return predict_separate(key_dir, test_root, cfg, fallback)
     device = device_of(cfg)
     tta = cfg.get("tta", {})
     on_oof = bool(tta.get("enabled", True) and tta.get("on_oof", False))
@@ -127,15 +140,18 @@ def predict_key(key_dir: str | Path, test_root: str | Path | None, cfg: dict,
     if test_root is not None:
         questions = read_questions(test_root, read_attributes(test_root))
         questions = questions[questions["key"] == key].reset_index(drop=True)
+        questions = restrict_to_group(cfg, test_root, questions, allow_empty=True)  # separate-mode group run
         if questions.empty:
             log.warning("%s: no question of this key in %s", key, test_root)
     test_paths = [str(Path(test_root) / img) for img in questions["image"]] if test_root else []
+    test_crops = crops_for(cfg, test_root, questions) if test_root else None  # split.mode=crop only
     train_root = Path(cfg.get("data", {}).get("root", "."))
     skips = SkipReport(skip=True)
     fold_probs, oof_parts, used = [], [], []
     for k, fdir, model, pre in iter_fold_models(key_dir, device):
         if test_paths:
-            probs = predict_fold(model, pre, test_paths, cfg, device, skips if not used else SkipReport(True))
+            probs = predict_fold(model, pre, test_paths, cfg, device, skips if not used else SkipReport(True),
+                                 test_crops)
             if not used:
                 _bad_images(skips, key_dir / "bad_test_images.csv", fallback)
             fold_probs.append(probs)
@@ -144,7 +160,8 @@ def predict_key(key_dir: str | Path, test_root: str | Path | None, cfg: dict,
             oof = read_prob_table(fdir / "oof.csv", need=("image", "key", "fold", "label"))
             paths = [str(train_root / img) for img in oof["image"]]
             # Training images must still be readable: a fallback here would fake the CV score.
-            probs = predict_fold(model, pre, paths, cfg, device, SkipReport(skip=False))
+            probs = predict_fold(model, pre, paths, cfg, device, SkipReport(skip=False),
+                                 crops_for(cfg, train_root, oof))
             part = with_probs(oof[["image", "key", "fold", "label"]], probs)
             atomic_write_csv(fdir / "oof_tta.csv", part)
             oof_parts.append(part)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import get
 from ..errors import ConfigError, DataError
 from .runner import BOX_COLUMNS, read_split, run_split, split_path
 
@@ -34,6 +35,48 @@ def check_mode(mode: str | None) -> str:
     if mode not in MODES:
         raise ConfigError(f"split.mode must be one of {', '.join(MODES)}, got {mode!r}")
     return mode
+
+
+def split_mode(cfg: dict) -> str:
+    return check_mode(get(cfg, "split.mode"))
+
+
+def _on_missing(cfg: dict) -> str:
+    """Images the split skipped as unreadable count as hanger only when the user asked to skip bad input."""
+    return "hanger" if get(cfg, "data.skip_bad", False) else "error"
+
+
+def restrict_to_group(cfg: dict, root: str | Path, table: pd.DataFrame, allow_empty: bool = False
+                      ) -> pd.DataFrame:
+    """Hook (train runner, predictor): inside a separate-mode group sub-run (`split.group` set by
+    split/separate.py), only that group's rows of `table`; every other run gets `table` unchanged.
+    A key left without rows is an error for training (allow_empty=False), fine for test questions."""
+    group = get(cfg, "split.group")
+    if not group:
+        return table
+    if group not in GROUPS:
+        raise ConfigError(f"split.group must be one of {', '.join(GROUPS)}, got {group!r}")
+    found = split_for({**cfg, "split": {**cfg["split"], "mode": "separate"}}, root)
+    assert found is not None  # mode is forced to separate above
+    split, path = found
+    rows = attach_worn(table, split, path, _on_missing(cfg))
+    keep = (rows["group"] == group).to_numpy()
+    if "key" in table.columns and not allow_empty:
+        empty = sorted(set(table["key"]) - set(table["key"][keep]))
+        if empty:
+            raise DataError(path, f"separate mode: no {group} images of {', '.join(empty)} in {root}; "
+                            "use split.mode=combined or crop for such data")
+    return table[keep].reset_index(drop=True)
+
+
+def crops_for(cfg: dict, root: str | Path, table: pd.DataFrame) -> list[Crop | None] | None:
+    """Hook (train runner, predictor): crop mode's person boxes for `table`'s rows, None otherwise."""
+    if split_mode(cfg) != "crop":
+        return None
+    found = split_for(cfg, root)
+    assert found is not None
+    split, path = found
+    return crop_boxes(table, split, float(get(cfg, "split.crop_margin", 0.1)), path, _on_missing(cfg))
 
 
 def split_for(cfg: dict, root: str | Path) -> tuple[pd.DataFrame, Path] | None:

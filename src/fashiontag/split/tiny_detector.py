@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import inspect
+import io
 import json
 import logging
 import shutil
@@ -23,46 +23,53 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..io_utils import atomic_write_json, read_json
 from .env import import_ultralytics
 
 log = logging.getLogger(__name__)
 
-TINY_VERSION = 1
-# yolov8.yaml's topology at 1/8 of the nano width (about 0.2 M parameters instead of 3.2 M).
+TINY_VERSION = 3
+# yolov8.yaml's topology at 1/8 of the nano width with channels capped at 32 (about 0.35 M parameters
+# instead of 3.2 M); channels are written out so ultralytics needs no scale letter.
 TINY_YAML = """\
 nc: 1
-scales:
-  t: [0.33, 0.125, 256]
+depth_multiple: 0.33
+width_multiple: 1.0
 backbone:
-  - [-1, 1, Conv, [64, 3, 2]]
-  - [-1, 1, Conv, [128, 3, 2]]
-  - [-1, 3, C2f, [128, True]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [-1, 6, C2f, [256, True]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [-1, 6, C2f, [512, True]]
-  - [-1, 1, Conv, [1024, 3, 2]]
-  - [-1, 3, C2f, [1024, True]]
-  - [-1, 1, SPPF, [1024, 5]]
+  - [-1, 1, Conv, [8, 3, 2]]
+  - [-1, 1, Conv, [16, 3, 2]]
+  - [-1, 3, C2f, [16, True]]
+  - [-1, 1, Conv, [32, 3, 2]]
+  - [-1, 6, C2f, [32, True]]
+  - [-1, 1, Conv, [32, 3, 2]]
+  - [-1, 6, C2f, [32, True]]
+  - [-1, 1, Conv, [32, 3, 2]]
+  - [-1, 3, C2f, [32, True]]
+  - [-1, 1, SPPF, [32, 5]]
 head:
   - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
   - [[-1, 6], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
+  - [-1, 3, C2f, [32]]
   - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
   - [[-1, 4], 1, Concat, [1]]
-  - [-1, 3, C2f, [256]]
-  - [-1, 1, Conv, [256, 3, 2]]
+  - [-1, 3, C2f, [32]]
+  - [-1, 1, Conv, [32, 3, 2]]
   - [[-1, 12], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, Conv, [512, 3, 2]]
+  - [-1, 3, C2f, [32]]
+  - [-1, 1, Conv, [32, 3, 2]]
   - [[-1, 9], 1, Concat, [1]]
-  - [-1, 3, C2f, [1024]]
+  - [-1, 3, C2f, [32]]
   - [[15, 18, 21], 1, Detect, [nc]]
 """
-# Images are rendered at the demo data's 128 px and trained at imgsz 96 (faster; people are large).
-DEFAULTS = {"n_train": 320, "n_val": 64, "render": 128, "size": 96, "epochs": 12, "batch": 16}
+# Images are rendered at the demo data's 128 px and trained at imgsz 64 (people are large; 64 px trains
+# about twice as fast as 96 and scored better in 2 minutes of CPU).
+DEFAULTS = {"n_train": 320, "n_val": 64, "render": 128, "size": 64, "epochs": 25, "batch": 16}
+# Measured on held-out generated images (worn agreement at conf 0.4): the stock recipe (SGD, mosaic)
+# reached 0.52 after 12 epochs at 96 px; without mosaic (it shrinks the one large figure into a
+# corner) 0.66; with AdamW at lr 0.005, 64 px, 25 epochs 0.92.
+TRAIN_ARGS = {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 1}
 
 
 def generated_samples(n: int, seed: int, size: int) -> Iterator[tuple]:
@@ -77,7 +84,16 @@ def generated_samples(n: int, seed: int, size: int) -> Iterator[tuple]:
         y = values[int(rng.integers(len(values)))]
         worn = i % 2 == 0
         img, info = render_sample(key, y, worn, rng, size)
-        yield img, worn, _normalised(info.get("person_box") if worn else None, img.size)
+        yield _as_jpeg(img), worn, _normalised(info.get("person_box") if worn else None, img.size)
+
+
+def _as_jpeg(img: Image.Image, quality: int = 90) -> Image.Image:
+    """The image as the demo data stores it (JPEG at quality 90), so training and checks see its artefacts."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as out:
+        return out.convert("RGB")
 
 
 def _normalised(box, wh: tuple[int, int]) -> tuple[float, float, float, float] | None:
@@ -97,7 +113,7 @@ def write_yolo_dataset(root: Path, n_train: int, n_val: int, seed: int, render: 
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
         for i, (img, _worn, box) in enumerate(generated_samples(n, split_seed, render)):
-            img.save(root / "images" / split / f"{i:05d}.png")
+            img.save(root / "images" / split / f"{i:05d}.png")  # lossless: exactly the JPEG-decoded pixels
             text = ""
             if box is not None:
                 x0, y0, x1, y1 = box
@@ -108,12 +124,33 @@ def write_yolo_dataset(root: Path, n_train: int, n_val: int, seed: int, render: 
     return data_yaml
 
 
-def _cache_key(seed: int, settings: dict) -> str:
-    from ..data import demo
+def generator_fingerprint(render: int) -> str:
+    """md5 of a few rendered samples: the weights are retrained when the generator's output changes,
+    not when only its code or comments do."""
+    h = hashlib.md5()
+    for img, worn, box in generated_samples(4, 12_345, render):
+        h.update(img.tobytes())
+        h.update(repr((worn, box)).encode())
+    return h.hexdigest()
 
-    payload = {"version": TINY_VERSION, "seed": seed, **settings, "yaml": TINY_YAML,
-               "generator": hashlib.md5(inspect.getsource(demo).encode()).hexdigest()}
+
+def _cache_key(seed: int, settings: dict) -> str:
+    payload = {"version": TINY_VERSION, "seed": seed, **settings, **TRAIN_ARGS, "yaml": TINY_YAML,
+               "generator": generator_fingerprint(settings["render"])}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _quiet_ultralytics() -> Iterator[None]:
+    """Hide ultralytics' per-batch progress bars (its tqdm is off above INFO) unless we log at DEBUG."""
+    ulog = logging.getLogger("ultralytics")
+    old = ulog.level
+    if not log.isEnabledFor(logging.DEBUG):
+        ulog.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        ulog.setLevel(old)
 
 
 @contextlib.contextmanager
@@ -155,20 +192,25 @@ def _train(final: Path, seed: int, s: dict, device: str) -> None:
     with tempfile.TemporaryDirectory(prefix="tinydet_", dir=final.parent) as tmp:
         tmp = Path(tmp)
         data_yaml = write_yolo_dataset(tmp / "data", s["n_train"], s["n_val"], seed, s["render"])
-        model_yaml = tmp / "tiny-person-t.yaml"  # the scale letter comes from the file name's last char
+        model_yaml = tmp / "tiny-person.yaml"
         model_yaml.write_text(TINY_YAML)
         model = YOLO(str(model_yaml), task="detect")
-        model.train(
-            data=str(data_yaml), epochs=s["epochs"], imgsz=s["size"], batch=s["batch"],
-            device=resolve_device(device), workers=0, seed=seed, deterministic=True, project=str(tmp),
-            name="train", exist_ok=True, plots=False, amp=False, verbose=False, pretrained=False,
-            warmup_epochs=1, close_mosaic=max(1, s["epochs"] // 4), patience=s["epochs"],
-        )
+        with _quiet_ultralytics():
+            model.train(
+                data=str(data_yaml), epochs=s["epochs"], imgsz=s["size"], batch=s["batch"],
+                device=resolve_device(device), workers=0, seed=seed, deterministic=True,
+                # absolute: ultralytics puts a relative project under its global runs_dir setting
+                project=str(tmp.resolve()), name="train", exist_ok=True, plots=False, amp=False,
+                verbose=False, pretrained=False, patience=s["epochs"], **TRAIN_ARGS,
+            )
         best = tmp / "train" / "weights" / "best.pt"
+        agreement = worn_agreement(best, device=device)
+        log.info("tiny person detector: worn/hanger agreement %.3f on 100 held-out generated images", agreement)
+        atomic_write_json(final.parent / "meta.json", {"seed": seed, **s, **TRAIN_ARGS,
+                                                       "heldout_worn_agreement": agreement})
         staged = final.with_suffix(".pt.tmp")
         shutil.copyfile(best, staged)
-        staged.replace(final)  # atomic: a reader never sees half a file
-    atomic_write_json(final.parent / "meta.json", {"seed": seed, **s, "weights": str(final)})
+        staged.replace(final)  # last and atomic: the weights file marks a finished, usable cache entry
 
 
 def tiny_meta(weights: str | Path) -> dict:

@@ -25,6 +25,7 @@ from ..data.skips import SkipReport
 from ..errors import FashiontagError
 from ..io_utils import atomic_write_csv, atomic_write_json
 from ..runs import cv_summary
+from ..split.modes import crops_for, restrict_to_group, split_mode
 from .data import soft_targets
 from .fold import KeyData, fold_dir_of, train_fold
 
@@ -93,7 +94,9 @@ def prepare_key(dataset: Dataset, key: str, rows: pd.DataFrame, cfg: dict, run_d
     skips = SkipReport(skip=bool(cfg["data"].get("skip_bad")))
     cache = build_cache(
         [dataset.image_path(p) for p in rows["image"]], size,
-        Path(cache_cfg["dir"]) / dataset_name(dataset.root), name=key, resize=cache_cfg.get("resize", "pad"),
+        Path(cache_cfg["dir"]) / dataset_name(dataset.root),
+        crops=crops_for(cfg, dataset.root, rows),  # split.mode=crop: person boxes (split/modes.py), else None
+        name=key, resize=cache_cfg.get("resize", "pad"),
         pad_value=cache_cfg.get("pad_value", 0), workers=workers, skips=skips, lines=list(rows["line"]),
     )
     skips.write(key_dir / "skipped_images.csv")
@@ -157,6 +160,12 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
     exp = exp_name(cfg, config_arg)
     cfg["exp"] = exp
     run_dir = Path(cfg.get("runs_dir", "runs")) / exp
+    if split_mode(cfg) == "separate" and not cfg["split"].get("group"):
+        # split.mode=separate: each group (worn, hanger) trains as its own sub-run, then they merge.
+        from ..split.separate import train_separate
+
+        return train_separate(data_root, cat, folds_spec, cfg, run_dir, config_arg=config_arg, gpus=gpus,
+                              child_args=child_args, merge=merge, extra_cbs=extra_cbs)
     label_skips = SkipReport(skip=bool(cfg["data"].get("skip_bad")))
     dataset = load_dataset(data_root, skips=label_skips)
     label_skips.write(run_dir / "skipped_labels.csv")
@@ -164,6 +173,7 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
     if not keys:
         raise FashiontagError(f"{data_root}: no labelled keys to train")
     table = fold_table(dataset, cfg, keys)
+    table = restrict_to_group(cfg, dataset.root, table)  # a separate-mode group sub-run: its rows only
     prepared: dict[str, KeyData] = {}
     jobs: list[tuple[str, int]] = []
     for key in keys:
