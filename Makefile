@@ -84,8 +84,8 @@ score: ## score the submission OUT against ANSWERS (a label.csv)
 tag: ## tag images: make tag RUN=... IMAGES=dir
 	$(FT) tag $(IMAGES) --run $(RUN)
 
-split: ## YOLO hanger-vs-worn split of DATA: runs/split/<dataset>.csv
-	$(FT) split --data $(DATA) $(cfg) $(sets)
+split: ## YOLO hanger-vs-worn split of DATA: runs/split/<dataset>.csv (SET=split.weights=tiny offline; FORCE=1 redo)
+	$(FT) split --data $(DATA) $(cfg) $(sets) $(if $(FORCE),--force)
 
 bench: ## throughput benchmark: bare model vs project pipeline vs plain DataLoader
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

@@ -94,3 +94,18 @@ def test_refuses_mismatched_runs(tmp_path):
         blend_runs([a, d], runs / "z", cfg)
     with pytest.raises(RunError, match="at least two runs"):
         blend_runs([a], runs / "w", cfg)
+
+
+def test_ensemble_cli(tmp_path):
+    from fashiontag.cli import main
+
+    runs = tmp_path / "runs"
+    t = truth(n_rows=30)
+    make_run(runs, "a", 2.0, 1, t)
+    make_run(runs, "b", 1.0, 2, t)
+    args = ["ensemble", "--runs", "a", "b", "--set", f"runs_dir={runs}", "--set", "ensemble.method=geometric"]
+    assert main(args) == 0
+    assert (runs / "blend_geometric_a_b" / KEY / "weights.json").exists()
+    assert main(args) == 2  # exists: --force needed
+    assert main([*args, "--force", "--cat", "skirt_length"]) == 0
+    assert main(["ensemble", "--runs", "a", "nosuch", "--set", f"runs_dir={runs}"]) == 2

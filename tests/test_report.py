@@ -74,3 +74,13 @@ def test_most_confused_and_md_table():
     import pandas as pd
 
     assert md_table(pd.DataFrame({"x": [0.5], "y": ["z"]})) == "| x | y |\n| --- | --- |\n| 0.5000 | z |"
+
+
+def test_report_cli(runs, tmp_path):
+    from fashiontag.cli import main
+
+    out = tmp_path / "r.md"
+    assert main(["report", "--runs", "cnn", "blend", "--out", str(out), "--no-plots",
+                 "--set", f"runs_dir={runs}"]) == 0
+    text = out.read_text()
+    assert "| cnn +TTA |" in text and "| blend |" in text and "cnn_xgb" not in text.split("## TTA")[0]

@@ -17,12 +17,15 @@ from fashiontag.config import load_config
 from fashiontag.data.cache import build_cache
 from fashiontag.data.demo import make_demo_data
 from fashiontag.data.fashionai import read_questions
+from fashiontag.errors import ConfigError
 from fashiontag.infer.predict import predict_run
 from fashiontag.infer.submission import submit_run
+from fashiontag.infer.tag import tag_images
 from fashiontag.io_utils import atomic_write_csv
 from fashiontag.runs import list_keys, load_oof, load_test
 from fashiontag.split.report import group_scores
 from fashiontag.split.runner import SPLIT_COLUMNS, split_path
+from fashiontag.stack.runner import stack_run
 from fashiontag.train import runner as train_runner
 
 KEY = "skirt_length_labels"
@@ -94,6 +97,8 @@ def test_separate_mode_end_to_end(tmp_path, demo):
     np.testing.assert_allclose(merged.loc[part.index, "p_0"], part["p_0"])
     cv = pd.read_json(run / KEY / "cv.json", typ="series")
     assert set(cv["groups"]) == {"worn", "hanger"}
+    with pytest.raises(ConfigError, match="split.mode=separate"):  # tag cannot merge groups: says so
+        tag_images([demo / "test" / "Images"], run)
 
 
 def test_crop_mode_trains_on_person_boxes(tmp_path, demo, monkeypatch):
@@ -112,6 +117,8 @@ def test_crop_mode_trains_on_person_boxes(tmp_path, demo, monkeypatch):
     worn = truth[truth["split"] == "train"]["worn"].to_numpy(dtype=bool)
     assert sum(c is not None for c in crops) == worn.sum()  # worn: a person box; hanger: uncropped
     assert all(0.0 <= v <= 1.0 for c in crops if c for v in c)
+    with pytest.raises(ConfigError, match="split.mode=crop"):  # the stack would read uncropped images
+        stack_run(run, demo / "test")
 
 
 def test_all_modes_comparable_on_the_same_folds(tmp_path, demo):

@@ -17,6 +17,7 @@ from ..data.images import is_image_file
 from ..data.skips import SkipReport
 from ..errors import FashiontagError
 from ..runs import RunError, fold_dirs, key_values, list_keys
+from ..split.modes import require_plain_mode
 from .predict import device_of, iter_fold_models, key_config, predict_fold
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def tag_images(inputs: list[str | Path], run_dir: str | Path, top: int = 3, tta:
     """
     run_dir = Path(run_dir)
     paths = collect_images(inputs)
+    for key in list_keys(run_dir):  # crop/separate runs need detection / group merging (split/modes.py)
+        require_plain_mode(key_config(run_dir / key, cfg, overrides), "tag")
     keys = [k for k in list_keys(run_dir) if fold_dirs(run_dir / k)]
     if not keys:
         raise RunError(f"{run_dir} has no trained fold models (blends and stacks cannot tag images; "

@@ -191,3 +191,12 @@ def group_report(oof: pd.DataFrame, split: pd.DataFrame, score, split_file: str 
         part = rows[rows["group"] == g]
         out[g] = {"n": len(part), **(score(part) if len(part) else {})}
     return out
+
+
+def require_plain_mode(cfg: dict, command: str) -> None:
+    """Hook for commands that read fold models directly (stack, tag): they do not crop or merge groups
+    yet, so a crop/separate run would give silently different inputs; refuse it clearly instead."""
+    mode = split_mode(cfg)
+    if mode in ("crop", "separate"):
+        raise ConfigError(f"`fashiontag {command}` does not support split.mode={mode} runs yet; "
+                          "use a run trained with split.mode=none or combined")

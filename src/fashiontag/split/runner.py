@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..config import get
 from ..data.fashionai import LABEL_CSV, QUESTION_CSV, read_labels, read_questions
+from ..data.folds import dataset_name
 from ..data.images import is_image_file, open_rgb
 from ..data.skips import SkipReport
 from ..errors import DataError, FashiontagError
@@ -31,14 +32,12 @@ log = logging.getLogger(__name__)
 SPLIT_COLUMNS = ["image", "worn", "persons", "x0", "y0", "x1", "y1", "conf", "detector", "weights_md5",
                  "imgsz", "threshold"]
 BOX_COLUMNS = ["x0", "y0", "x1", "y1"]
-GENERIC_NAMES = {"train", "test", "val", "valid", "validation", "images"}
 LOG_EVERY_S = 10.0
 
 
 def dataset_tag(root: str | Path) -> str:
-    """A file-name tag for a dataset root; generic folder names get their parent's name in front."""
-    root = Path(root).resolve()
-    return f"{root.parent.name}_{root.name}" if root.name.lower() in GENERIC_NAMES else root.name
+    """The same dataset name as folds/<dataset>.csv: generic folder names get their parent's in front."""
+    return dataset_name(root)
 
 
 def split_path(root: str | Path, cfg: dict) -> Path:

@@ -36,6 +36,7 @@ from ..runs import (
     write_derived_config,
     write_oof_and_cv,
 )
+from ..split.modes import require_plain_mode
 from .features import fold_features
 from .xgb_head import fit_fold_heads
 
@@ -53,6 +54,7 @@ def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: d
               fallback: str | None = None) -> dict:
     """Stack one key; returns its cv dict."""
     key = key_dir.name
+    require_plain_mode(cfg, "stack")  # crop/separate runs need crops / group merging (split/modes.py)
     oof = load_oof(key_dir)
     check_same_folds(oof, load_folds(key_dir), f"stack {key_dir}", ("oof.csv", "folds.csv"))
     train_root = Path(cfg.get("data", {}).get("root", "."))
