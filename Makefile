@@ -25,7 +25,7 @@ exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
 .PHONY: help install demo test lint data demo-data check-data import folds train predict stack ensemble report submit \
-        validate score tag split bench detect-train fmnist clean-demo
+        validate score tag split bench detect-train fmnist clean-demo detect-convert detect embed import-idx
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [DATA=.. TEST=.. CAT=.. CONFIG=.. FOLDS=.. EXP=.. OUT=..]\n\n"} \
@@ -93,5 +93,17 @@ bench: ## throughput benchmark: bare model vs project pipeline vs plain DataLoad
 detect-train: ## train an ultralytics clothing detector on a YOLO dataset (DATA=data.yaml)
 	$(FT) detect-train --data $(DATA) $(cfg) $(sets)
 
-fmnist: ## Fashion-MNIST: import the idx files and train CONFIG
+fmnist: ## Fashion-MNIST: import the idx files, train CONFIG (fmnist_cnn1/3/4, fmnist_vgg) then with augmentation, score the test set
 	$(FT) fmnist $(cfg) $(sets)
+
+import-idx: ## Fashion-MNIST idx files -> FashionAI layout: make import-idx SRC=/usr/share/datasets/fashion-mnist DST=data/fmnist
+	$(FT) import-idx $(SRC) $(DST)
+
+detect-convert: ## annotations -> YOLO dataset: make detect-convert FORMAT=voc|dataturks SRC=... OUT=... [IMAGES=dir]
+	$(FT) detect-convert $(FORMAT) $(SRC) $(OUT) $(if $(IMAGES),--images $(IMAGES))
+
+detect: ## tag garments with a detector: make detect IMAGES=dir WEIGHTS=runs/detect/<exp>/weights/best.pt [OUT=dir]
+	$(FT) detect $(IMAGES) --weights $(WEIGHTS) $(if $(OUT),--out $(OUT)) $(sets)
+
+embed: ## embeddings + TensorBoard projector files + PCA/t-SNE plots: make embed RUN=runs/<exp> IMAGES=root
+	$(FT) embed $(RUN) --images $(IMAGES) $(if $(OUT),--out $(OUT))

@@ -13,7 +13,7 @@ from fashiontag.cli import main
 from fashiontag.data.skips import SkipReport
 from fashiontag.detect.convert_dataturks import read_dataturks
 from fashiontag.detect.convert_voc import parse_voc, read_voc_folder
-from fashiontag.detect.synthetic import write_images
+from fashiontag.detect.synthetic import write_demo_images, write_images
 from fashiontag.detect.yolo_dataset import DEFAULT_CLASSES, Box, ClassMap, split_images, write_yolo_dataset
 from fashiontag.errors import DataError, FashiontagError
 
@@ -85,6 +85,16 @@ def test_voc_round_trip(tmp_path: Path, garments) -> None:
     for split in ("train", "val"):
         stems = {p.stem for p in (out / "images" / split).iterdir()}
         assert stems == {p.stem for p in (out / "labels" / split).iterdir()}
+
+
+def test_voc_round_trip_on_demo_photos(tmp_path: Path) -> None:
+    """The demo generator's photos (data/demo.py render_sample) with their exact garment boxes."""
+    items = write_demo_images(tmp_path / "demo", 6, seed=1, size=96)
+    for path, boxes in items:
+        path.with_suffix(".xml").write_text(voc_xml(path.name, (96, 96), boxes))
+    summary = write_yolo_dataset(read_voc_folder(tmp_path / "demo"), tmp_path / "yolo", CLASSES, seed=0)
+    assert summary["bad_boxes"] == 0 and summary["boxes_per_class"]["skirt"] == 3
+    assert_round_trip(tmp_path / "yolo", items, (96, 96))
 
 
 def test_dataturks_round_trip_with_cached_urls(tmp_path: Path, garments) -> None:

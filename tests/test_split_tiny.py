@@ -53,5 +53,5 @@ def test_split_of_demo_data_agrees_with_truth(tiny_weights, tmp_path):
     worn = merged[merged["worn"]]
     # best boxes overlap the true figure: their centres lie inside the true person box
     cx, cy = (worn["x0"] + worn["x1"]) / 2, (worn["y0"] + worn["y1"]) / 2
-    inside = (cx >= worn["person_x0"]) & (cx <= worn["person_x1"]) & (cy >= worn["person_y0"]) & (cy <= worn["person_y1"])
+    inside = (cx.between(worn["person_x0"], worn["person_x1"])) & (cy.between(worn["person_y0"], worn["person_y1"]))
     assert inside[worn["worn_truth"]].mean() >= 0.8

@@ -50,7 +50,7 @@ def _detect(args: argparse.Namespace) -> int:
     out = args.out or Path(d["out_dir"]) / "predictions" / Path(args.inputs).stem
     table = detect_images(
         args.inputs, args.weights, out, conf=d["conf"] if args.conf is None else args.conf, iou=d["iou"],
-        imgsz=d["imgsz"] if args.imgsz is None else args.imgsz, device=cfg["train"]["device"],
+        imgsz=args.imgsz, device=cfg["train"]["device"],
         batch=d["batch"], skip_bad=args.skip_bad, force=args.force, cache_dir=cfg["cache"]["dir"],
     )
     print(f"{len(table)} box(es); tags and boxes in {Path(out) / 'detections.json'} and detections.csv")
@@ -84,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", metavar="IMAGE_OR_DIR")
     p.add_argument("--weights", required=True, help="detector weights, e.g. runs/detect/<exp>/weights/best.pt")
     p.add_argument("--conf", type=float, default=None, help="minimum confidence (default: detect.conf)")
-    p.add_argument("--imgsz", type=int, default=None, help="inference size (default: detect.imgsz)")
+    p.add_argument("--imgsz", type=int, default=None, help="inference size (default: the size the weights were trained at)")
     p.add_argument("--out", default=None, help="output folder (default: <detect.out_dir>/predictions/<input name>)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output folder's files")
     add_skip_arg(p)

@@ -60,7 +60,7 @@ def fit_image(
         out = img.resize((size, size), Image.Resampling.BILINEAR)
     else:
         raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
-    return np.asarray(out, dtype=np.uint8)
+    return np.array(out, dtype=np.uint8)  # a writable copy (torch refuses read-only buffers)
 
 
 @dataclass

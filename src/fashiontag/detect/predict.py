@@ -39,16 +39,21 @@ def list_images(path: str | Path) -> tuple[Path, list[Path]]:
 
 def detect_images(
     inputs: str | Path, weights: str, out: str | Path, conf: float = 0.25, iou: float = 0.7,
-    imgsz: int = 640, device: str = "auto", batch: int = 16, skip_bad: bool = False, force: bool = False,
+    imgsz: int | None = None, device: str = "auto", batch: int = 16, skip_bad: bool = False, force: bool = False,
     cache_dir: str | Path = "cache",
 ) -> pd.DataFrame:
-    """Detect garments in `inputs`; returns the detections table (also written to OUT)."""
+    """Detect garments in `inputs`; returns the detections table (also written to OUT).
+
+    imgsz None: the size the weights were trained at (predicting at another scale loses most boxes).
+    """
     out = Path(out)
     if (out / "detections.csv").exists() and not force:
         raise FashiontagError(f"{out / 'detections.csv'} already exists; pass --force or another --out")
     root, paths = list_images(inputs)
     model = load_yolo(weights, cache_dir)
     names = dict(model.names)
+    if imgsz is None:
+        imgsz = int((getattr(model, "overrides", None) or {}).get("imgsz") or 640)
     device = resolve_device(device)
     skips = SkipReport(skip=skip_bad)
     rows: list[dict] = []

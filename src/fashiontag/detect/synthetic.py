@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from .yolo_dataset import Box
@@ -71,6 +72,29 @@ def render(rng: random.Random, classes: list[str], size: tuple[int, int] = (128,
         # Continuous box edges of the drawn pixels: columns x1..x1+bw-1 cover [x1, x1+bw).
         boxes.append(Box(label, float(x1), float(y1), float(x1 + bw), float(y1 + bh)))
     return img, boxes
+
+
+# The demo generator's garments (data/demo.py) and the detection class each one is.
+DEMO_GARMENTS = {"skirt_length_labels": "skirt", "sleeve_length_labels": "top"}
+
+
+def write_demo_images(folder: str | Path, n: int, seed: int = 0, size: int = 128) -> list[tuple[Path, list[Box]]]:
+    """`n` photos from the demo generator (worn, on a hanger or flat; exact garment boxes) as JPEGs."""
+    from ..data.demo import demo_values, render_sample
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        key = list(DEMO_GARMENTS)[i % len(DEMO_GARMENTS)]
+        y = int(rng.choice([v for v in demo_values(key) if v != 0]))  # 0 = Invisible: garment cut off
+        img, info = render_sample(key, y, bool(i % 3), rng, size)
+        x1, y1, x2, y2 = (float(v) * size for v in info["garment_box"])
+        path = folder / f"demo_{i:03d}.jpg"
+        img.save(path, quality=95)
+        out.append((path, [Box(DEMO_GARMENTS[key], x1, y1, x2, y2)]))
+    return out
 
 
 def write_images(folder: str | Path, n: int, classes: list[str], seed: int = 0, size: tuple[int, int] = (128, 96),

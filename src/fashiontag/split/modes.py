@@ -56,9 +56,7 @@ def restrict_to_group(cfg: dict, root: str | Path, table: pd.DataFrame, allow_em
         return table
     if group not in GROUPS:
         raise ConfigError(f"split.group must be one of {', '.join(GROUPS)}, got {group!r}")
-    found = split_for({**cfg, "split": {**cfg["split"], "mode": "separate"}}, root)
-    assert found is not None  # mode is forced to separate above
-    split, path = found
+    split, path = load_split(cfg, root)
     rows = attach_worn(table, split, path, _on_missing(cfg))
     keep = (rows["group"] == group).to_numpy()
     if "key" in table.columns and not allow_empty:
@@ -73,25 +71,31 @@ def crops_for(cfg: dict, root: str | Path, table: pd.DataFrame) -> list[Crop | N
     """Hook (train runner, predictor): crop mode's person boxes for `table`'s rows, None otherwise."""
     if split_mode(cfg) != "crop":
         return None
-    found = split_for(cfg, root)
-    assert found is not None
-    split, path = found
+    split, path = load_split(cfg, root)
     return crop_boxes(table, split, float(get(cfg, "split.crop_margin", 0.1)), path, _on_missing(cfg))
 
 
 def split_for(cfg: dict, root: str | Path) -> tuple[pd.DataFrame, Path] | None:
-    """The split table of `root` when `split.mode` uses it (detecting what is not cached yet), else None."""
-    if check_mode(cfg.get("split", {}).get("mode")) == "none":
-        return None
+    """The split table of `root` when `split.mode` uses it, else None."""
+    return None if split_mode(cfg) == "none" else load_split(cfg, root)
+
+
+def load_split(cfg: dict, root: str | Path) -> tuple[pd.DataFrame, Path]:
+    """The split table of `root` and its file; images not in the file yet are detected first.
+
+    A file that already covers the dataset is used as it is, without loading a detector (so a run
+    predicts offline once its split files exist), with a warning if it names another detector.
+    """
     path = split_path(root, cfg)
     if not _complete(path, root):
         return run_split(root, cfg)
     df = read_split(path)
-    wanted = Path(str(cfg["split"]["weights"])).name
-    made_by = set(df["detector"].astype(str))
-    if wanted != "tiny" and made_by != {wanted} and not any(m.startswith("tiny:") for m in made_by):
-        log.warning("%s was made with %s, not split.weights=%s; `fashiontag split --force` to redo it",
-                    path, ", ".join(sorted(made_by)), wanted)
+    wanted = str(get(cfg, "split.weights"))
+    for made_by in sorted(set(df["detector"].astype(str))):
+        same = made_by.startswith("tiny:") if wanted == "tiny" else made_by == Path(wanted).name
+        if not same:
+            log.warning("%s was made with %s, not split.weights=%s; `fashiontag split --force` redoes it",
+                        path, made_by, wanted)
     return df, path
 
 

@@ -98,9 +98,9 @@ def _row(image: str, persons: Persons, det: Detector, threshold: float) -> dict:
             "imgsz": det.imgsz, "threshold": threshold}
 
 
-def _decode_batches(root: Path, batches: list[list[str]], skips: SkipReport, workers: int
+def _decode_batches(root: Path, batches: list[list[str]], skips: SkipReport
                     ) -> Iterator[tuple[list[str], list[Image.Image]]]:
-    """Decode the next batch in background threads while the detector runs on the current one."""
+    """Decode the next batch in a background thread while the detector runs on the current one."""
 
     def decode(batch: list[str]) -> tuple[list[str], list[Image.Image]]:
         names, images = [], []
@@ -112,7 +112,7 @@ def _decode_batches(root: Path, batches: list[list[str]], skips: SkipReport, wor
                 skips.handle(err)
         return names, images
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(decode, batches[0]) if batches else None
         for i in range(len(batches)):
             current = pending.result()
@@ -134,7 +134,8 @@ def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path 
     done = _cached_rows(out, partial, det, threshold, force)
     wanted = set(images)
     done = done[done["image"].isin(wanted)]
-    todo = [im for im in images if im not in set(done["image"])]
+    cached = set(done["image"])
+    todo = [im for im in images if im not in cached]
     log.info("split %s: %d images, %d cached, %d to detect with %s (md5 %s, imgsz %d, conf %g, %s)",
              root, len(images), len(done), len(todo), det.name, det.md5[:8], det.imgsz, threshold, det.device)
     rows = done.to_dict("records")
@@ -143,7 +144,7 @@ def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path 
     batches = [todo[i: i + batch] for i in range(0, len(todo), batch)]
     start = last_log = time.monotonic()
     n_new = 0
-    for b, (names, pics) in enumerate(_decode_batches(root, batches, skips, workers=2), start=1):
+    for b, (names, pics) in enumerate(_decode_batches(root, batches, skips), start=1):
         for name, persons in zip(names, detect_people(det, pics, threshold), strict=True):
             rows.append(_row(name, persons, det, threshold))
         n_new += len(batches[b - 1])

@@ -30,7 +30,14 @@ from .learner import make_learner
 from .plots import plot_confusion, plot_curves, plot_lr_find
 from .progress import EpochLogger, set_progress, use_bars
 from .resume import (
-    CKPT_DIR, Checkpointer, FoldState, check_same_config, load_checkpoint, restore, restore_opt, save_checkpoint,
+    CKPT_DIR,
+    Checkpointer,
+    FoldState,
+    check_same_config,
+    load_checkpoint,
+    restore,
+    restore_opt,
+    save_checkpoint,
 )
 from .schedule import find_lr, plan_phases, prepare_phase, run_phase
 

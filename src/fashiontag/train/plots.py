@@ -44,12 +44,14 @@ def plot_lr_find(recorder, suggested: float, path: str | Path) -> Path:
 
 
 def plot_curves(rows: Sequence[dict] | pd.DataFrame, path: str | Path) -> Path:
-    """Train/valid loss and valid accuracy per epoch; stage boundaries (image size changes) marked."""
+    """Train/valid loss and accuracy per epoch; stage boundaries (image size changes) marked."""
     df = pd.DataFrame(rows)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     if len(df):
         ax1.plot(df["epoch"], df["train_loss"], "o-", label="train loss")
         ax1.plot(df["epoch"], df["valid_loss"], "o-", label="valid loss")
+        if "train_accuracy" in df and df["train_accuracy"].notna().any():
+            ax2.plot(df["epoch"], df["train_accuracy"], "o-", color="tab:blue", label="train accuracy")
         ax2.plot(df["epoch"], df["accuracy"], "o-", color="tab:green", label="valid accuracy")
         for ax in (ax1, ax2):
             for _, first in df.groupby("phase", sort=False).head(1).iloc[1:].iterrows():

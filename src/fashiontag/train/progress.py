@@ -24,7 +24,7 @@ from .schedule import Phase
 log = logging.getLogger("fashiontag.train")
 
 LOG_COLUMNS = ["stage", "size", "phase", "epoch", "phase_epoch", "train_loss", "valid_loss", "accuracy",
-               "lr", "time"]
+               "train_accuracy", "lr", "time"]
 
 
 def use_bars(mode: str = "auto") -> bool:
@@ -57,6 +57,15 @@ class EpochLogger(Callback):
 
     def before_epoch(self):
         self._t0 = time.time()
+        self._hits, self._seen = 0, 0
+
+    def after_batch(self):
+        # Running accuracy on the (augmented, dropout-on) training batches, for the train-vs-valid curves.
+        if self.training and self.pred is not None:
+            targ = self.yb[0]
+            targ = targ.argmax(dim=-1) if targ.ndim > 1 else targ
+            self._hits += int((self.pred.argmax(dim=-1) == targ).sum())
+            self._seen += len(targ)
 
     def after_epoch(self):
         if self.epoch < self.start_epoch:  # fastai's SkipToEpoch cancelled it: already logged before
@@ -69,7 +78,8 @@ class EpochLogger(Callback):
             "stage": self.phase.stage, "size": self.phase.size, "phase": self.phase.name,
             "epoch": self.first_epoch + self.epoch + 1, "phase_epoch": self.epoch + 1,
             "train_loss": _num(values.get("train_loss")), "valid_loss": _num(values.get("valid_loss")),
-            "accuracy": _num(values.get("accuracy")), "lr": lr, "time": round(time.time() - self._t0, 2),
+            "accuracy": _num(values.get("accuracy")),
+            "train_accuracy": self._hits / self._seen if self._seen else float("nan"), "lr": lr, "time": round(time.time() - self._t0, 2),
         }
         self.rows.append(row)
         atomic_write_csv(self.log_csv, pd.DataFrame(self.rows, columns=LOG_COLUMNS))
