@@ -25,7 +25,7 @@ exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
 .PHONY: help install demo test lint data demo-data check-data import folds train predict stack ensemble report submit \
-        validate score tag split bench detect-train fmnist clean-demo detect-convert detect embed import-idx
+        validate score tag split bench detect-train fmnist detect-convert detect embed import-idx
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [DATA=.. TEST=.. CAT=.. CONFIG=.. FOLDS=.. EXP=.. OUT=..]\n\n"} \

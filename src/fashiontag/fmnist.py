@@ -68,7 +68,7 @@ def score_test(key_dir: Path, answers: Path) -> dict:
     probs = probs_of(merged, len(CLASSES))
     metrics = key_metrics(probs, list(merged["label"]))
     y = np.array([lab.index("y") for lab in merged["label"]])
-    plot_confusion(y, probs.argmax(axis=1), CLASSES, key_dir / "test_confusion.png")
+    plot_confusion(y, probs.argmax(axis=1), CLASSES, key_dir / "test_confusion.png", title="test confusion")
     atomic_write_json(key_dir / "test_metrics.json", {"answers": str(answers), **metrics})
     log.info("%s: TEST accuracy %.4f log_loss %.4f (n=%d) -> %s", key_dir.parent.name, metrics["accuracy"],
              metrics["log_loss"], metrics["n"], key_dir / "test_metrics.json")

@@ -44,7 +44,8 @@ HOW_TO_GET = (
     "get the four idx files either with `apt-get install dataset-fashion-mnist` (they land in "
     f"{APT_DIR}) or by downloading train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
     "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from "
-    "https://github.com/zalandoresearch/fashion-mnist (data/fashion) into a directory, and pass that directory"
+    "https://github.com/zalandoresearch/fashion-mnist (data/fashion) into a directory, and pass that directory "
+    "(`fashiontag import-idx DIR DST`, or `--set fmnist.idx_dir=DIR` for `fashiontag fmnist`)"
 )
 
 # idx type byte -> numpy big-endian dtype

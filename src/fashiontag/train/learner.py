@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.training import BnFreeze
 from fastai.learner import Learner
 from fastai.optimizer import SGD, Adam
 from fastai.torch_core import params
@@ -101,7 +102,12 @@ def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.dev
         dls, model, loss_func=SoftTargetCrossEntropy(train_cfg.get("label_smoothing", 0.0)),
         opt_func=OPTIMIZERS[opt_name], metrics=[soft_accuracy], splitter=three_group_splitter,
         wd=float(train_cfg.get("weight_decay", 0.01)), path=path, model_dir="ckpt",
+        train_bn=bool(train_cfg.get("train_bn", True)),
     )
+    if not train_cfg.get("train_bn", True):
+        # Frozen BatchNorm layers also keep their ImageNet running statistics (eval mode): on a few hundred
+        # images, re-estimating them from small augmented batches costs more than it brings.
+        learn.add_cb(BnFreeze())
     apply_precision(learn, train_cfg, device)
     return learn
 

@@ -63,12 +63,13 @@ def plot_curves(rows: Sequence[dict] | pd.DataFrame, path: str | Path) -> Path:
     return save_fig(fig, path)
 
 
-def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, values: Sequence[str], path: str | Path) -> Path:
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, values: Sequence[str], path: str | Path,
+                   title: str = "validation confusion") -> Path:
     """sklearn's confusion-matrix display over the key's values (rows: truth, columns: prediction)."""
     labels = list(range(len(values)))
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     size = max(4.0, 0.6 * len(values) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ConfusionMatrixDisplay(cm, display_labels=list(values)).plot(ax=ax, colorbar=False, xticks_rotation=45)
-    ax.set_title(f"validation confusion (accuracy {np.trace(cm) / max(1, cm.sum()):.3f})")
+    ax.set_title(f"{title} (accuracy {np.trace(cm) / max(1, cm.sum()):.3f})")
     return save_fig(fig, path)

@@ -123,8 +123,9 @@ def find_lr(learn: Learner, train: dict) -> float:
         raise ConfigError(f"train.lr_find_suggest must be valley, slide, minimum or steep, got {name.lower()!r}")
     fallback = float(train.get("lr_fallback", 1e-3))
     try:
-        suggested = float(learn.lr_find(num_it=int(train.get("lr_find_iters", 100)), show_plot=False,
-                                        suggest_funcs=(func,))[0])
+        start, end = (float(v) for v in train.get("lr_find_range", [1e-7, 10.0]))
+        suggested = float(learn.lr_find(start_lr=start, end_lr=end, num_it=int(train.get("lr_find_iters", 100)),
+                                        show_plot=False, suggest_funcs=(func,))[0])
     except (IndexError, ValueError, RuntimeError) as exc:  # too few points for the suggestion function
         log.warning("LR finder gave no suggestion (%s); using train.lr_fallback=%g", exc, fallback)
         return fallback
