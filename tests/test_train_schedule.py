@@ -98,3 +98,20 @@ def test_frozen_phase_trains_only_the_head(tmp_path):
     assert not conv.requires_grad and learn.model[1][-1].weight.requires_grad
     assert np.allclose(before.numpy(), conv.detach().numpy()), "frozen body weights must not move"
     assert not np.allclose(head_before.numpy(), learn.model[1][-1].weight.detach().numpy())
+
+
+def test_train_bn_false_keeps_the_frozen_body_batchnorm_statistics(tmp_path):
+    learn, cfg = tiny_learner(tmp_path, train_over={"train_bn": False})
+    phase = Phase(0, 0, 32, True, 1, "one_cycle", 1.0)
+    prepare_phase(learn, phase)
+    bn = learn.model[0].model.bn1
+    mean, weight = bn.running_mean.clone(), bn.weight.detach().clone()
+    run_phase(learn, phase, 1e-2, {**cfg["train"], **BASE})
+    assert np.allclose(mean.numpy(), bn.running_mean.numpy()) and np.allclose(weight.numpy(), bn.weight.detach().numpy())
+
+    learn2, cfg2 = tiny_learner(tmp_path / "default")  # fastai's default trains BatchNorm even when frozen
+    prepare_phase(learn2, phase)
+    bn2 = learn2.model[0].model.bn1
+    mean2 = bn2.running_mean.clone()
+    run_phase(learn2, phase, 1e-2, {**cfg2["train"], **BASE})
+    assert not np.allclose(mean2.numpy(), bn2.running_mean.numpy())

@@ -101,12 +101,12 @@ class ResizeBatch(Transform):
 
     order = 25
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, upscale: bool = True):
         super().__init__()
-        self.size = int(size)
+        self.size, self.upscale = int(size), upscale
 
     def encodes(self, x: TensorImage) -> TensorImage:
-        if x.shape[-2:] == (self.size, self.size):
+        if x.shape[-2:] == (self.size, self.size) or (not self.upscale and x.shape[-1] <= self.size):
             return x
         shrink = x.shape[-1] > self.size
         return TensorImage(F.interpolate(x, size=(self.size, self.size), mode="bilinear",
@@ -136,7 +136,14 @@ def augment_tfms(aug: dict, size: int) -> list:
 
 
 def batch_tfms(size: int, mean: Sequence[float], std: Sequence[float], aug: dict | None) -> list:
-    tfms = [IntToFloatTensor(), ResizeBatch(size)]
+    if aug is not None and aug.get("random_resized_crop"):
+        # The crop itself outputs `size`; it crops from the cached pixels, shrunk only as far as a crop of
+        # the smallest scale still covers `size` (so the final resample barely shrinks: little aliasing).
+        lo = float(aug["random_resized_crop"][0])
+        resize = ResizeBatch(int(round(size / max(lo, 1e-3) ** 0.5)), upscale=False)
+    else:
+        resize = ResizeBatch(size)
+    tfms = [IntToFloatTensor(), resize]
     if aug is not None:
         tfms += augment_tfms(aug, size)
     return tfms + [Normalize.from_stats(list(mean), list(std))]
