@@ -11,9 +11,9 @@ import time
 
 import pandas as pd
 import pytest
-from test_train_helpers import KEY, tiny_config, tiny_overrides, tiny_root
 
 from fashiontag.train import runner
+from test_train_helpers import KEY, tiny_config, tiny_overrides, tiny_root
 
 CLI = [sys.executable, "-c", "import sys; from fashiontag.cli import main; sys.exit(main())"]
 

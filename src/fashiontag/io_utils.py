@@ -76,3 +76,17 @@ def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
 def read_json(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def read_csv_checked(path: str | Path, dtype: dict | None = None, not_found: str = "file not found",
+                     what: str = "CSV") -> pd.DataFrame:
+    """pandas.read_csv whose failures are one DataError naming the file, not a parser traceback."""
+    from .errors import DataError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, not_found)
+    try:
+        return pd.read_csv(path, dtype=dtype)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"unreadable {what}: {exc}") from None

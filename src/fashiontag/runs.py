@@ -20,7 +20,7 @@ import pandas as pd
 
 from .config import load_yaml, save_config
 from .errors import DataError, FashiontagError
-from .io_utils import atomic_write_csv, atomic_write_json, read_json
+from .io_utils import atomic_write_csv, atomic_write_json, read_csv_checked, read_json
 from .keys import OFFICIAL_KEYS
 from .probs import PREFIX, prob_columns, probs_of
 
@@ -134,12 +134,7 @@ def key_values(key_dir: str | Path, n: int | None = None) -> list[str]:
 def read_prob_table(path: str | Path, need: tuple[str, ...] = ("image", "key")) -> pd.DataFrame:
     """Read and check an oof/test probability table: id columns, p_0..p_{n-1}, finite rows summing to 1."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "file not found")
-    try:
-        df = pd.read_csv(path, dtype={"image": str, "key": str, "label": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"not a readable CSV: {exc}") from None
+    df = read_csv_checked(path, {"image": str, "key": str, "label": str}, what="probability table")
     missing = [c for c in need if c not in df.columns]
     pcols = [c for c in df.columns if c.startswith(PREFIX)]
     if missing:

@@ -24,7 +24,7 @@ from ..data.folds import dataset_name
 from ..data.images import is_image_file, open_rgb
 from ..data.skips import SkipReport
 from ..errors import DataError, FashiontagError
-from ..io_utils import atomic_write_csv
+from ..io_utils import atomic_write_csv, read_csv_checked
 from .detect import Detector, Persons, detect_people, load_detector
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,9 @@ def list_images(root: str | Path, skips: SkipReport | None = None) -> list[str]:
 def read_split(path: str | Path) -> pd.DataFrame:
     """Load and check a split file; a damaged one is a DataError naming it."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "split file not found; make it with `fashiontag split --data ROOT`")
-    try:
-        df = pd.read_csv(path, dtype={"image": str, "detector": str, "weights_md5": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"unreadable split file: {exc}") from None
+    df = read_csv_checked(path, {"image": str, "detector": str, "weights_md5": str},
+                          not_found="split file not found; make it with `fashiontag split --data ROOT`",
+                          what="split file")
     missing = [c for c in SPLIT_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(path, f"not a split file: missing columns {missing}")
