@@ -24,7 +24,7 @@ cfg    = $(if $(CONFIG),--config $(CONFIG))
 exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install demo test lint data demo-data check-data import folds train predict stack ensemble report submit \
+.PHONY: help install demo clothing test lint data demo-data check-data import folds train predict stack ensemble report submit \
         validate score tag split bench detect-train fmnist detect-convert detect embed import-idx
 
 help: ## list the targets
@@ -44,6 +44,9 @@ test: ## run the fast test suite (CPU, no network)
 
 lint: ## ruff
 	$(BIN)/ruff check src tests scripts
+
+clothing: ## real photos: import clothing-small (or SRC="dirs"), 5 folds, train CONFIG (clothing_cpu), TTA, stack, blend, report; UNLABELLED=dir adds a submission
+	$(FT) clothing $(SRC) $(cfg) $(sets) $(if $(UNLABELLED),--unlabelled $(UNLABELLED)) $(if $(OUT),--out $(OUT)) $(if $(WORKDIR),--workdir $(WORKDIR))
 
 demo-data: ## generate the demo dataset into data/demo (DATA=... to change)
 	$(FT) make-demo-data data/demo

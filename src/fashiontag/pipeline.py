@@ -30,13 +30,8 @@ def run_demo(workdir: str | Path = "data/demo", config: str = "demo", overrides:
     The demo rewrites only what it made itself: runs/<exp>*, the report and `submission`.
     """
     from .data.demo import make_demo_data
-    from .ensemble import blend_runs
-    from .infer.predict import predict_run
     from .infer.submission import submit_run
-    from .report import write_report
-    from .stack.runner import stack_run
     from .submit import score_submission
-    from .train.runner import train_run
 
     workdir = Path(workdir)
     train_root, test_root = workdir / "train", workdir / "test"
@@ -45,30 +40,49 @@ def run_demo(workdir: str | Path = "data/demo", config: str = "demo", overrides:
         make_demo_data(workdir)
     cfg = load_config(config, overrides)
     cfg["data"]["test_root"] = str(test_root)
-    runs = Path(cfg.get("runs_dir", "runs"))
-
     if split:
         log.info("demo step 2/8: hanger-vs-worn split with a tiny person detector")
         _demo_split(train_root, cfg)
-    log.info("demo step 3/8: training every key and fold (%s config)", config)
-    train_run(train_root, "all", None, cfg, config_arg=config)
-    exp_dir = runs / cfg["exp"]
-
-    log.info("demo step 4/8: predicting the test root with TTA (also on out-of-fold images)")
-    if not _have_all(exp_dir, "test.csv"):
-        predict_run(exp_dir, test_root, overrides=overrides)
-    log.info("demo step 5/8: XGBoost head on penultimate features")
-    xgb_dir = exp_dir.parent / f"{exp_dir.name}_xgb"
-    if not _have_all(xgb_dir, "test.csv"):
-        stack_run(exp_dir, test_root, out_dir=xgb_dir, force=True, overrides=overrides)
-    log.info("demo step 6/8: blending CNN and XGBoost heads")
-    blend_dir = exp_dir.parent / f"{exp_dir.name}_blend"
-    blend_runs([exp_dir, xgb_dir], blend_dir, cfg, force=True)
-    log.info("demo step 7/8: cross-validation report")
-    write_report([exp_dir, xgb_dir, blend_dir], report)
+    blend_dir = train_predict_stack_blend(train_root, test_root, cfg, config, overrides, report, "demo", 3)
     log.info("demo step 8/8: submission and score")
     out = submit_run(blend_dir, test_root, submission, force=True)
     return score_submission(out, workdir / "test_answers.csv", read_attributes(test_root))
+
+
+def train_predict_stack_blend(train_root: Path, test_root: Path | None, cfg: dict, config: str,
+                              overrides: list[str] | None, report: str | Path, name: str, first_step: int) -> Path:
+    """Train -> predict (TTA, OOF too) -> XGBoost stack -> CNN + XGBoost blend -> report; returns the blend.
+
+    Finished training folds, predictions and stacks are reused, so a rerun resumes; the blend and the report
+    are cheap and always rebuilt.
+    """
+    from .ensemble import blend_runs
+    from .infer.predict import predict_run
+    from .report import write_report
+    from .stack.runner import stack_run
+    from .train.runner import train_run
+
+    total = first_step + 4 + (test_root is not None)
+    step = iter(range(first_step, total + 1))
+    runs = Path(cfg.get("runs_dir", "runs"))
+    log.info("%s step %d/%d: training every key and fold (%s config)", name, next(step), total, config)
+    train_run(train_root, "all", None, cfg, config_arg=config)
+    exp_dir = runs / cfg["exp"]
+    have = "test.csv" if test_root is not None else "oof_tta.csv"
+    log.info("%s step %d/%d: predicting with TTA (out-of-fold images%s)", name, next(step), total,
+             " and the test root" if test_root is not None else "")
+    if not _have_all(exp_dir, have):
+        predict_run(exp_dir, test_root, overrides=overrides)
+    log.info("%s step %d/%d: XGBoost head on penultimate features", name, next(step), total)
+    xgb_dir = exp_dir.parent / f"{exp_dir.name}_xgb"
+    if not _have_all(xgb_dir, "test.csv" if test_root is not None else "oof.csv"):
+        stack_run(exp_dir, test_root, out_dir=xgb_dir, force=True, overrides=overrides)
+    log.info("%s step %d/%d: blending CNN and XGBoost heads", name, next(step), total)
+    blend_dir = exp_dir.parent / f"{exp_dir.name}_blend"
+    blend_runs([exp_dir, xgb_dir], blend_dir, cfg, force=True)
+    log.info("%s step %d/%d: cross-validation report -> %s", name, next(step), total, report)
+    write_report([exp_dir, xgb_dir, blend_dir], report)  # replaces only a fashiontag report
+    return blend_dir
 
 
 def _demo_split(train_root: Path, cfg: dict) -> None:

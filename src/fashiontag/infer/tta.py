@@ -87,7 +87,7 @@ def run_batches(fn: Callable[[torch.Tensor], list[torch.Tensor]], dl, device: to
     with torch.inference_mode(), _autocast(device):
         for b in dl:
             x = _batch(b).to(device)
-            if device.type == "cuda":
+            if x.ndim == 4:  # channels_last convolutions: ~2x faster on CPU too (measured, lite0 224 px)
                 x = x.contiguous(memory_format=torch.channels_last)
             res = fn(x)
             if not outs:

@@ -108,7 +108,8 @@ def load_fold_model(fold_dir: str | Path, device: str | torch.device = "cpu") ->
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise DataError(pth, f"weights do not match {pre['backbone']} with the saved head: {exc}") from None
-    return model.to(device).eval(), pre
+    # channels_last: the layout the batches arrive in (infer.tta.run_batches), fastest on GPU and CPU alike.
+    return model.to(device).to(memory_format=torch.channels_last).eval(), pre
 
 
 def model_state(model: nn.Module) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ..metrics import key_metrics
 from ..models.build import build_model, head_spec, model_state, weight_kwargs
 from ..probs import with_probs
 from .data import fold_dataloaders, resolve_device
+from .feature_cache import cached_features, check_feature_cache_config, feature_dataloaders, head_only
 from .learner import make_learner
 from .plots import plot_confusion, plot_curves, plot_lr_find
 from .progress import EpochLogger, set_progress, use_bars
@@ -124,6 +125,12 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
              len(valid_rows), mcfg["backbone"], weights_source, device, ", ".join(p.name for p in phases))
 
     dls_cache: dict[int, object] = {}
+    on_features = bool(train.get("feature_cache"))
+    if on_features:  # the head alone, on body features computed once (train/feature_cache.py)
+        check_feature_cache_config(train)
+        feats = cached_features(model, kd.cache, cfg, phases[0].size, mean, std, device)
+        dls_cache[phases[0].size] = feature_dataloaders(feats, kd.targets, train_rows, valid_rows,
+                                                        int(train["batch_size"]), device)
 
     def dls_for(size: int):
         if size not in dls_cache:
@@ -132,7 +139,8 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
                 int(train["batch_size"]), device, int(train.get("num_workers", 0)))
         return dls_cache[size]
 
-    learn = make_learner(model, dls_for(phases[0].size), train, fold_dir, device)
+    learn = make_learner(head_only(model) if on_features else model, dls_for(phases[0].size), train, fold_dir,
+                         device, head_only=on_features)
     set_progress(learn, use_bars(train.get("progress", "auto")))
     state = FoldState()
     if ckpt is not None:
@@ -161,7 +169,7 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
 
     return _finish(kd, fold, cfg, fold_dir, learn, dls_for(phases[-1].size).valid, valid_rows, state,
                    dict(phases=phases, weights=weights_source, head=head, mean=mean, std=std, device=device,
-                        n_train=len(train_rows), seconds=time.time() - t0))
+                        n_train=len(train_rows), seconds=time.time() - t0, model=model))
 
 
 def _finish(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, learn, valid_dl, valid_rows, state: FoldState,
@@ -172,7 +180,7 @@ def _finish(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, learn, valid_dl, 
     valid = kd.table.iloc[valid_rows]
     oof = with_probs(valid[["image", "key"]].assign(fold=fold, label=valid["label"].to_numpy()), probs)
     atomic_write_csv(fold_dir / "oof.csv", oof)
-    atomic_save_torch(fold_dir / "model.pth", model_state(learn.model))
+    atomic_save_torch(fold_dir / "model.pth", model_state(info["model"]))  # body + head, whatever trained
     phases = info["phases"]
     preprocess = {
         "backbone": cfg["model"]["backbone"], "key": kd.key, "values": list(kd.values),

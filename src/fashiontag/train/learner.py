@@ -18,7 +18,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import BnFreeze
 from fastai.learner import Learner
 from fastai.optimizer import SGD, Adam
-from fastai.torch_core import params
+from fastai.torch_core import params, trainable_params
 from torch import nn
 
 from ..errors import ConfigError
@@ -93,14 +93,20 @@ def three_group_splitter(model: nn.Module) -> list[list[nn.Parameter]]:
 OPTIMIZERS = {"adam": Adam, "sgd": partial(SGD, mom=0.9)}
 
 
-def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.device) -> Learner:
-    """A Learner with the soft-target loss, accuracy metric, three-group splitter and the precision policy."""
+def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.device,
+                 head_only: bool = False) -> Learner:
+    """A Learner with the soft-target loss, accuracy metric, three-group splitter and the precision policy.
+
+    head_only: `model` is a head trained on cached features (train/feature_cache.py): one parameter group
+    and flat (B, D) inputs, so no body split and no channels_last.
+    """
     opt_name = train_cfg.get("optimizer", "adam")
     if opt_name not in OPTIMIZERS:
         raise ConfigError(f"train.optimizer must be one of {sorted(OPTIMIZERS)}, got {opt_name!r}")
     learn = Learner(
         dls, model, loss_func=SoftTargetCrossEntropy(train_cfg.get("label_smoothing", 0.0)),
-        opt_func=OPTIMIZERS[opt_name], metrics=[soft_accuracy], splitter=three_group_splitter,
+        opt_func=OPTIMIZERS[opt_name], metrics=[soft_accuracy],
+        splitter=trainable_params if head_only else three_group_splitter,
         wd=float(train_cfg.get("weight_decay", 0.01)), path=path, model_dir="ckpt",
         train_bn=bool(train_cfg.get("train_bn", True)),
     )
@@ -108,11 +114,11 @@ def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.dev
         # Frozen BatchNorm layers also keep their ImageNet running statistics (eval mode): on a few hundred
         # images, re-estimating them from small augmented batches costs more than it brings.
         learn.add_cb(BnFreeze())
-    apply_precision(learn, train_cfg, device)
+    apply_precision(learn, train_cfg, device, channels_last=not head_only)
     return learn
 
 
-def apply_precision(learn: Learner, train_cfg: dict, device: torch.device) -> str:
+def apply_precision(learn: Learner, train_cfg: dict, device: torch.device, channels_last: bool = True) -> str:
     """bf16/fp16 autocast and channels_last on a GPU; plain fp32 on the CPU (autocast there is slow).
 
     Weights stay fp32 (autocast casts per op), so checkpoints and model.pth are fp32 whatever was used.
@@ -127,7 +133,7 @@ def apply_precision(learn: Learner, train_cfg: dict, device: torch.device) -> st
         precision = "fp16"
     if precision != "fp32":
         learn.add_cb(MixedPrecision(amp_mode=precision))
-    if device.type == "cuda" and train_cfg.get("channels_last", True):
+    if channels_last and device.type == "cuda" and train_cfg.get("channels_last", True):
         learn.model.to(memory_format=torch.channels_last)
         learn.add_cb(ChannelsLast())
     learn.precision = precision

@@ -1,0 +1,164 @@
+"""Frozen-body training on cached features (`train.feature_cache: true`): the fast path for CPUs.
+
+When the body never trains (one stage, no unfrozen epochs), its output for a given input never changes,
+so recomputing it every epoch spends nearly all of a CPU's time on the same numbers. Here the body's pooled
+features (the head's own pooling: avg, or fastai's concat) of `train.feature_views` views of every image
+are computed once and stored under `<cache.dir>/features/`: view 0 is the plain image, view 1 its
+horizontal flip (when augment.flip), the rest are the seeded augmented views TTA also uses (view i of
+`infer.tta.view_seed`). Each view is its own file keyed by everything it depends on (image cache, backbone,
+weights, size, normalisation, pooling, augmentation, seed), so every fold, every rerun and every run with
+the same body reuse it, and an interrupted extraction resumes at the next missing view.
+
+fastai then trains the head alone on those features; each epoch shows every image as one of its views at
+random (augmentation at feature level). The body keeps its ImageNet BatchNorm statistics (eval mode), as
+with `train_bn: false`. The fold still saves the whole body + head as model.pth, so predict, TTA, stack
+and tag use it unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from fastai.data.core import DataLoaders, Datasets, TfmdDL
+from torch import nn
+
+from ..data.cache import ImageCache
+from ..errors import ConfigError
+from ..infer.tta import run_batches, seeded, view_seed
+from ..io_utils import atomic_open, atomic_write_json, read_json
+from .data import CachedImage, batch_tfms
+
+log = logging.getLogger(__name__)
+
+FEATURES_DIR = "features"
+
+
+def check_feature_cache_config(train: dict) -> None:
+    """Feature caching is exact only while the body is frozen throughout: one stage, no unfrozen epochs."""
+    problems = []
+    if int(train.get("unfrozen_epochs", 0)) > 0:
+        problems.append(f"train.unfrozen_epochs={train['unfrozen_epochs']} (must be 0: the body would change)")
+    if len(train.get("stages") or []) != 1:
+        problems.append(f"train.stages={train.get('stages')} (needs exactly one size)")
+    if int(train.get("frozen_epochs", 0)) <= 0:
+        problems.append("train.frozen_epochs must be > 0 (the head is all that trains)")
+    if int(train.get("feature_views", 1)) < 1:
+        problems.append("train.feature_views must be >= 1")
+    if problems:
+        raise ConfigError("train.feature_cache: true trains the head on cached body features, so: "
+                          + "; ".join(problems))
+
+
+def view_names(n_views: int, flip: bool) -> list[str]:
+    """['orig', 'flip', 'aug0', 'aug1', ...]: n_views names (the flip only when the augmentation flips)."""
+    names = ["orig"] + (["flip"] if flip else [])
+    names += [f"aug{i}" for i in range(max(0, n_views - len(names)))]
+    return names[:n_views]
+
+
+def body_digest(body: nn.Module) -> str:
+    """sha1 of the body's weights and BatchNorm statistics: the features are a function of exactly these."""
+    h = hashlib.sha1()
+    for name, tensor in body.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def feature_key(cache: ImageCache, spec: dict) -> str:
+    """What every view file depends on (the image cache file already encodes the image list and size)."""
+    blob = json.dumps([Path(cache.path).name, spec], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _loader(cache: ImageCache, size: int, mean, std, aug: dict | None, batch_size: int,
+            device: torch.device) -> TfmdDL:
+    rows = list(range(len(cache)))
+    dset = Datasets(rows, tfms=[[CachedImage(cache)]], split_idx=0 if aug is not None else 1)
+    return TfmdDL(dset, bs=batch_size, shuffle=False, drop_last=False, device=device,
+                  after_batch=batch_tfms(size, mean, std, aug), num_workers=0)
+
+
+def _save_view(path: Path, feats: np.ndarray, meta: dict) -> None:
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, feats.astype(np.float32))
+    atomic_write_json(path.with_suffix(".json"), meta)
+
+
+def cached_features(model: nn.Sequential, cache: ImageCache, cfg: dict, size: int, mean, std,
+                    device: torch.device) -> np.ndarray:
+    """(views, images, dims) float32 pooled body features of every cache row, computed once per view."""
+    train, aug = cfg["train"], cfg["augment"]
+    names = view_names(int(train.get("feature_views", 1)), bool(aug.get("flip")))
+    seed = int(cfg.get("seed", 0))
+    spec = {"backbone": cfg["model"]["backbone"], "body": body_digest(model[0]), "size": size, "mean": list(mean),
+            "std": list(std), "pool": cfg["model"].get("pool", "avg"), "augment": aug, "seed": seed}
+    key = feature_key(cache, spec)
+    out_dir = Path(cfg["cache"].get("dir", "cache")) / FEATURES_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {n: out_dir / f"{cfg['model']['backbone']}_{size}px_{key}_{n}.npy" for n in names}
+    body, pool = model[0].eval(), nn.Sequential(model[1][0], model[1][1]).eval()
+    body.to(memory_format=torch.channels_last)  # run_batches feeds channels_last batches (~2x faster on CPU)
+    todo = [n for n in names if not (paths[n].exists() and read_json(paths[n].with_suffix(".json")).get("key") == key)]
+    if todo:
+        log.info("feature cache: %d of %d views of %d images to compute (%s, %d px) -> %s", len(todo), len(names),
+                 len(cache), spec["backbone"], size, out_dir)
+    bs = int(train.get("batch_size", 64))
+    meta = {"key": key, "spec": spec, "n": len(cache), "cache": str(cache.path)}
+    plain = [n for n in todo if n in ("orig", "flip")]
+    if plain:
+        def fn(x: torch.Tensor) -> list[torch.Tensor]:
+            return [pool(body(x.flip(-1) if n == "flip" else x)) for n in plain]
+
+        for n, feats in zip(plain, run_batches(fn, _loader(cache, size, mean, std, None, bs, device), device),
+                            strict=True):
+            _save_view(paths[n], feats, {**meta, "view": n})
+            log.info("feature cache: view %s done", n)
+    for n in todo:
+        if n in plain:
+            continue
+        index = int(n[3:])  # aug<i> is TTA's augmented view i: the same seed, so the same images
+        with seeded(view_seed(seed, index), device):
+            (feats,) = run_batches(lambda x: [pool(body(x))],
+                                   _loader(cache, size, mean, std, aug, bs, device), device)
+        _save_view(paths[n], feats, {**meta, "view": n})
+        log.info("feature cache: view %s done", n)
+    return np.stack([np.load(paths[n], mmap_mode="r") for n in names])
+
+
+class FeatureRows(torch.utils.data.Dataset):
+    """Row i -> (features of `rows[i]` in one view, its target): a random view when `random_view`."""
+
+    def __init__(self, feats: np.ndarray, targets: np.ndarray, rows: np.ndarray, random_view: bool):
+        self.feats, self.targets, self.rows, self.random_view = feats, targets, np.asarray(rows), random_view
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        row = int(self.rows[i])
+        view = random.randrange(self.feats.shape[0]) if self.random_view else 0
+        return (torch.from_numpy(np.array(self.feats[view, row], dtype=np.float32)),
+                torch.from_numpy(np.asarray(self.targets[row], dtype=np.float32)))
+
+
+def feature_dataloaders(feats: np.ndarray, targets: np.ndarray, train_rows, valid_rows, batch_size: int,
+                        device: torch.device) -> DataLoaders:
+    """Train (shuffled, random view per image per epoch) and valid (view 0, in `valid_rows` order) loaders."""
+    train_ds = FeatureRows(feats, targets, train_rows, random_view=True)
+    valid_ds = FeatureRows(feats, targets, valid_rows, random_view=False)
+    # Drop the ragged last training batch only when there is more than one (BatchNorm fails on a batch of 1).
+    return DataLoaders.from_dsets(train_ds, valid_ds, bs=batch_size, device=device, num_workers=0,
+                                  shuffle=(True, False), drop_last=(len(train_rows) > batch_size, False))
+
+
+def head_only(model: nn.Sequential) -> nn.Sequential:
+    """The head after its pooling and flatten: the module trained on cached features (shares parameters)."""
+    # Iterate the Sequential itself: children() de-duplicates, and fastai's head reuses one ReLU object.
+    return nn.Sequential(*list(model[1])[2:])
