@@ -160,6 +160,9 @@ def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path 
     partial.unlink(missing_ok=True)
     skips.write(out.with_suffix(".skipped.csv"))
     log.info("split file %s: %d worn, %d hanger/flat", out, int(df["worn"].sum()), int((~df["worn"]).sum()))
+    from .samples import write_samples  # contact sheets to check the detector by eye
+
+    write_samples(root, df, out, seed=int(get(cfg, "seed", 0)))
     return df, out
 
 
