@@ -54,6 +54,18 @@ def test_head_on_cached_features_predicts_like_the_saved_model(tmp_path, make_fa
     assert orig.shape == flip.shape and not np.allclose(orig, flip)
 
 
+def test_cached_features_train_exactly_like_fresh_ones(tmp_path, make_fashionai_root):
+    root = tiny_root(make_fashionai_root, tmp_path)  # fold 0 only: both runs seed the same random-init body
+    oofs = []
+    for exp in ("fresh", "cached"):  # the second run finds every view on disk
+        cfg = tiny_config(tmp_path, *FEATURE_SETS, f"exp={exp}")
+        cfg["train"]["lr_find"], cfg["train"]["lr"] = True, "auto"  # the finder draws random batches too
+        cfg["train"]["lr_find_iters"] = 5
+        train_run(root, "all", "0", cfg)
+        oofs.append(load_oof(tmp_path / "runs" / exp / KEY))
+    np.testing.assert_array_equal(probs_of(oofs[0], 3), probs_of(oofs[1], 3))
+
+
 def test_the_head_learns_the_training_rows(tmp_path, make_fashionai_root):
     root = tiny_root(make_fashionai_root, tmp_path, per_value=6)
     cfg = tiny_config(tmp_path, *FEATURE_SETS, "train.frozen_epochs=30", "train.lr=1e-2", "exp=fit",

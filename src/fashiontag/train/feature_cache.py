@@ -107,9 +107,23 @@ def cached_features(model: nn.Sequential, cache: ImageCache, cfg: dict, size: in
     body.to(memory_format=torch.channels_last)  # run_batches feeds channels_last batches (~2x faster on CPU)
     todo = [n for n in names if not (paths[n].exists() and read_json(paths[n].with_suffix(".json")).get("key") == key)]
     if todo:
-        log.info("feature cache: %d of %d views of %d images to compute (%s, %d px) -> %s", len(todo), len(names),
-                 len(cache), spec["backbone"], size, out_dir)
-    bs = int(train.get("batch_size", 64))
+        # Extraction draws from python's and torch's random streams (fastai loaders, augmentations); restore
+        # both so training continues identically whether the features were computed now or read from disk.
+        state = random.getstate()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            _extract(todo, names, paths, body, pool, cache, cfg, size, mean, std, device, key, spec)
+        random.setstate(state)
+    return np.stack([np.load(paths[n], mmap_mode="r") for n in names])
+
+
+def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn.Module, pool: nn.Module,
+             cache: ImageCache, cfg: dict, size: int, mean, std, device: torch.device, key: str,
+             spec: dict) -> None:
+    """Compute and save the missing views `todo` (orig and flip share one plain pass)."""
+    out_dir, aug, seed = paths[names[0]].parent, cfg["augment"], int(cfg.get("seed", 0))
+    log.info("feature cache: %d of %d views of %d images to compute (%s, %d px) -> %s", len(todo), len(names),
+             len(cache), spec["backbone"], size, out_dir)
+    bs = int(cfg["train"].get("batch_size", 64))
     meta = {"key": key, "spec": spec, "n": len(cache), "cache": str(cache.path)}
     plain = [n for n in todo if n in ("orig", "flip")]
     if plain:
@@ -129,7 +143,6 @@ def cached_features(model: nn.Sequential, cache: ImageCache, cfg: dict, size: in
                                    _loader(cache, size, mean, std, aug, bs, device), device)
         _save_view(paths[n], feats, {**meta, "view": n})
         log.info("feature cache: view %s done", n)
-    return np.stack([np.load(paths[n], mmap_mode="r") for n in names])
 
 
 class FeatureRows(torch.utils.data.Dataset):
