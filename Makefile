@@ -18,13 +18,14 @@ OUT    ?=
 RUN    ?=
 RUNS   ?=
 GPUS   ?= 1
+NPROC  ?= 2
 SET    ?=
 
 cfg    = $(if $(CONFIG),--config $(CONFIG))
 exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
-.PHONY: help install demo clothing test lint data demo-data check-data import folds train predict stack ensemble report submit \
+.PHONY: help install demo clothing test lint data demo-data check-data import folds train train-ddp predict stack ensemble report submit \
         validate score tag split bench detect-train fmnist detect-convert detect embed import-idx
 
 help: ## list the targets
@@ -62,6 +63,10 @@ folds: ## write folds/<dataset>.csv for DATA (refuses to overwrite; FORCE=1 to r
 
 train: ## train CAT on DATA with CONFIG, FOLDS (e.g. 0,1 or all), EXP; GPUS=N runs jobs in parallel
 	$(FT) train --data $(DATA) --cat $(CAT) --folds $(FOLDS) $(cfg) $(exp) $(sets) --gpus $(GPUS)
+
+train-ddp: ## one run data-parallel (DDP) over NPROC processes/GPUs via accelerate launch, e.g. FOLDS=0 (docs/MULTI_GPU.md)
+	$(BIN)/accelerate launch --multi_gpu --num_processes $(NPROC) --num_machines 1 --mixed_precision no \
+	  --dynamo_backend no $(FT) train --data $(DATA) --cat $(CAT) --folds $(FOLDS) $(cfg) $(exp) $(sets)
 
 predict: ## predict TEST with every fold of EXP (TTA from config)
 	$(FT) predict --exp $(EXP) --test $(TEST) --cat $(CAT) $(sets)

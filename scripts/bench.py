@@ -10,6 +10,7 @@ and prints img/s and each ratio to (a). On a CPU it runs a small version and say
 
     .venv/bin/python scripts/bench.py                      # auto: GPU sizes on CUDA, small on CPU
     .venv/bin/python scripts/bench.py --models efficientnet_lite0:224 --batches 20
+    .venv/bin/python scripts/bench.py --tag   # `fashiontag tag` vs a plain timm eval loop (scripts/bench_tag.py)
 """
 
 from __future__ import annotations
@@ -216,9 +217,21 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--batches", type=int, default=None, help="timed batches per measurement")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--tag", action="store_true",
+                    help="`fashiontag tag` vs a plain timm eval loop, no TTA and default TTA (scripts/bench_tag.py); "
+                         "--images defaults to clothing-small/validation, --batch-size to 32")
+    ap.add_argument("--tag-images", type=int, default=None, help="--tag: use only the first N photos")
+    ap.add_argument("--tag-model", default="efficientnet_lite0:224", help="--tag: backbone:size of the run made")
+    ap.add_argument("--tag-train-per-class", type=int, default=4, help="--tag: photos per class to train it on")
+    ap.add_argument("--run", default=None, help="--tag: an existing training run instead of making one")
     args = ap.parse_args()
     setup_logging()
     torch.manual_seed(0)
+    if args.tag:
+        from bench_tag import run_tag_bench  # scripts/ is on sys.path when this file runs
+
+        run_tag_bench(args)
+        return
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     gpu = device.type == "cuda"
     models = args.models or (GPU_MODELS if gpu else CPU_MODELS)

@@ -25,6 +25,7 @@ from ..logs import add_file_handler
 from ..metrics import key_metrics
 from ..models.build import build_model, head_spec, model_state, weight_kwargs
 from ..probs import with_probs
+from . import distributed
 from .data import fold_dataloaders, resolve_device
 from .feature_cache import cached_features, check_feature_cache_config, feature_dataloaders, head_only
 from .learner import make_learner
@@ -62,12 +63,18 @@ def fold_dir_of(key_dir: Path, fold: int) -> Path:
 
 
 def train_fold(kd: KeyData, fold: int, cfg: dict, extra_cbs: tuple = ()) -> dict:
-    """Train (or resume, or skip when done) fold `fold` of `kd.key`; returns the fold's done.json content."""
+    """Train (or resume, or skip when done) fold `fold` of `kd.key`; returns the fold's done.json content.
+
+    Under DDP (train/distributed.py) every rank trains; rank 0 alone writes, and returns done.json's content
+    (the others {}) once all ranks are through.
+    """
     fold_dir = fold_dir_of(kd.key_dir, fold)
     done_path = fold_dir / "done.json"
-    if cfg["train"].get("force") and fold_dir.exists():
+    main = distributed.is_main()
+    if cfg["train"].get("force") and fold_dir.exists() and main:
         log.info("%s fold %d: --force, retraining from scratch", kd.key, fold)
         shutil.rmtree(fold_dir)
+    distributed.barrier()  # every rank sees the same fold dir (and checkpoint) from here on
     if done_path.exists():
         check_same_config(fold_dir, cfg)
         log.info("%s fold %d: already done (%s); --force to retrain", kd.key, fold, done_path)
@@ -75,14 +82,20 @@ def train_fold(kd: KeyData, fold: int, cfg: dict, extra_cbs: tuple = ()) -> dict
     ckpt = load_checkpoint(fold_dir)
     if ckpt is not None:
         check_same_config(fold_dir, cfg)
+    if not main:
+        done = _train(kd, fold, cfg, fold_dir, ckpt, extra_cbs)
+        distributed.barrier()  # rank 0 is writing the fold's files
+        return done
     fold_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, fold_dir / "config.yaml")
     handler = add_file_handler(fold_dir / "train.log")
     try:
-        return _train(kd, fold, cfg, fold_dir, ckpt, extra_cbs)
+        done = _train(kd, fold, cfg, fold_dir, ckpt, extra_cbs)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+    distributed.barrier()
+    return done
 
 
 def _choose_lr(learn, train: dict, fold_dir: Path, first_phase) -> tuple[float, str]:
@@ -114,9 +127,9 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
         raise FashiontagError(f"{kd.key} fold {fold}: {len(train_rows)} training and {len(valid_rows)} "
                               "validation images; both must be non-empty (check the folds file)")
     # Seeds everywhere, but cudnn keeps benchmark mode: deterministic kernels would cost GPU throughput.
-    set_seed(int(cfg.get("seed", 42)) + fold, reproducible=False)
+    set_seed(int(cfg.get("seed", 42)) + fold + distributed.seed_offset(), reproducible=False)
     phases = plan_phases(train)
-    device = resolve_device(train.get("device", "auto"))
+    device = distributed.rank_device(resolve_device(train.get("device", "auto")))
     timm_kwargs, weights_source = weight_kwargs(mcfg["backbone"], bool(mcfg["pretrained"]), mcfg.get("weights"))
     head = head_spec(mcfg)
     model, tcfg = build_model(mcfg["backbone"], len(kd.values), head, timm_kwargs)
@@ -148,10 +161,34 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
         log.info("%s fold %d: resuming at phase %d (%s) after epoch %d", kd.key, fold, state.phase,
                  phases[min(state.phase, len(phases) - 1)].name, state.epochs_done)
     if state.lr is None:
-        state.lr, state.lr_source = _choose_lr(learn, train, fold_dir, phases[0])
-        save_checkpoint(fold_dir, learn, state, with_opt=False)
+        # Under DDP the LR finder runs on rank 0 alone, outside distrib_ctx, and the rate is broadcast: fastai's
+        # finder does not work inside distrib_ctx. Its Learner.save of the pre-sweep weights is a no-op on ranks
+        # > 0, so only rank 0 reloads them, and Learner.load has a barrier the other ranks never reach (a hang,
+        # seen on CPU). `solo` hides WORLD_SIZE so fastai neither all-gathers losses nor waits at that barrier.
+        # The sweep uses one process's batch (train.batch_size), not the global one.
+        choice = None
+        if distributed.is_main():
+            with distributed.solo():
+                choice = _choose_lr(learn, train, fold_dir, phases[0])
+        state.lr, state.lr_source = distributed.broadcast(choice)
+        if distributed.is_main():
+            save_checkpoint(fold_dir, learn, state, with_opt=False)
     log.info("%s fold %d: lr %.3g (%s)", kd.key, fold, state.lr, state.lr_source)
+    with distributed.fit_ctx(learn, device):  # DDP under torchrun / accelerate launch, else nothing
+        _fit(learn, fold_dir, phases, dls_for, train, state, ckpt, extra_cbs)
+    if not distributed.is_main():
+        return {}
 
+    with distributed.solo():  # the other ranks wait at a barrier meanwhile
+        return _finish(kd, fold, cfg, fold_dir, learn, dls_for(phases[-1].size).valid, valid_rows, state,
+                       dict(phases=phases, weights=weights_source, head=head, mean=mean, std=std, device=device,
+                            n_train=len(train_rows), seconds=time.time() - t0, model=model))
+
+
+def _fit(learn, fold_dir: Path, phases, dls_for, train: dict, state: FoldState, ckpt: dict | None,
+         extra_cbs: tuple) -> None:
+    """Every phase not done yet, from the checkpoint's position; rank 0 alone logs and checkpoints."""
+    main = distributed.is_main()
     for phase in phases[state.phase:]:
         if state.epochs_done >= phase.epochs:  # killed right after the phase's last checkpoint
             state.phase, state.epochs_done = phase.index + 1, 0
@@ -163,13 +200,9 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
             restore_opt(learn, ckpt)
         first_epoch = sum(p.epochs for p in phases[: phase.index])
         cbs = [EpochLogger(phase, state.rows, fold_dir / "log.csv", start, first_epoch),
-               Checkpointer(fold_dir, state, start), *extra_cbs]
-        run_phase(learn, phase, state.lr, train, start_epoch=start, cbs=cbs)
+               Checkpointer(fold_dir, state, start)] if main else []
+        run_phase(learn, phase, state.lr, train, start_epoch=start, cbs=[*cbs, *extra_cbs])
         state.phase, state.epochs_done = phase.index + 1, 0
-
-    return _finish(kd, fold, cfg, fold_dir, learn, dls_for(phases[-1].size).valid, valid_rows, state,
-                   dict(phases=phases, weights=weights_source, head=head, mean=mean, std=std, device=device,
-                        n_train=len(train_rows), seconds=time.time() - t0, model=model))
 
 
 def _finish(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, learn, valid_dl, valid_rows, state: FoldState,

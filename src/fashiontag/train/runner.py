@@ -3,6 +3,8 @@
 Per key: the fold assignment (folds/<dataset>.csv, written once if missing, never regenerated), the image
 cache (decoded once for all folds), the key's config.yaml and folds.csv; then every requested fold (serially,
 or one subprocess per GPU with --gpus N), then oof.csv + cv.json over the finished folds.
+Launched by torchrun / accelerate launch (WORLD_SIZE > 1), every process trains each fold data-parallel
+(train/distributed.py): rank 0 prepares and writes, the others read what it wrote and wait at barriers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..errors import FashiontagError
 from ..io_utils import atomic_write_csv, atomic_write_json
 from ..runs import cv_summary
 from ..split.modes import crops_for, restrict_to_group, split_mode
+from . import distributed
 from .data import soft_targets
 from .fold import KeyData, fold_dir_of, train_fold
 
@@ -86,8 +89,10 @@ def prepare_key(dataset: Dataset, key: str, rows: pd.DataFrame, cfg: dict, run_d
     key_dir = run_dir / key
     key_dir.mkdir(parents=True, exist_ok=True)
     rows = rows.reset_index(drop=True)
-    _check_key_folds(key_dir, rows, bool(cfg["train"].get("force")))
-    save_config(cfg, key_dir / "config.yaml")
+    main = distributed.is_main()  # under DDP the other ranks only read what rank 0 wrote (rank0_first)
+    if main:
+        _check_key_folds(key_dir, rows, bool(cfg["train"].get("force")))
+        save_config(cfg, key_dir / "config.yaml")
     cache_cfg, train = cfg["cache"], cfg["train"]
     size = int(cache_cfg.get("size") or max(int(s) for s in train["stages"]))
     workers = int(cache_cfg.get("workers") or max(1, int(train.get("num_workers", 1))))
@@ -99,7 +104,8 @@ def prepare_key(dataset: Dataset, key: str, rows: pd.DataFrame, cfg: dict, run_d
         name=key, resize=cache_cfg.get("resize", "pad"),
         pad_value=cache_cfg.get("pad_value", 0), workers=workers, skips=skips, lines=list(rows["line"]),
     )
-    skips.write(key_dir / "skipped_images.csv")
+    if main:
+        skips.write(key_dir / "skipped_images.csv")
     targets = soft_targets(list(rows["label"]), float(train.get("maybe_weight", 0.0)))
     return KeyData(key, list(dataset.attributes[key]), rows, cache, targets, key_dir)
 
@@ -160,15 +166,41 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
     exp = exp_name(cfg, config_arg)
     cfg["exp"] = exp
     run_dir = Path(cfg.get("runs_dir", "runs")) / exp
+    distributed.setup(cfg, gpus)  # joins the process group under torchrun / accelerate launch; else nothing
     if split_mode(cfg) == "separate" and not cfg["split"].get("group"):
         # split.mode=separate: each group (worn, hanger) trains as its own sub-run, then they merge.
         from ..split.separate import train_separate
 
         return train_separate(data_root, cat, folds_spec, cfg, run_dir, config_arg=config_arg, gpus=gpus,
                               child_args=child_args, merge=merge, extra_cbs=extra_cbs)
+    # Under DDP rank 0 writes the folds file and image caches first; the others then read them.
+    prepared, jobs = distributed.rank0_first(_prepare, data_root, cat, folds_spec, cfg, run_dir)
+    log.info("run %s: %d key(s), %d fold job(s) -> %s", exp, len(prepared), len(jobs), run_dir)
+
+    n_gpus = _usable_gpus(gpus)
+    todo = [(k, f) for k, f in jobs
+            if cfg["train"].get("force") or not (fold_dir_of(run_dir / k, f) / "done.json").exists()]
+    if n_gpus > 1 and len(todo) > 1:
+        _run_parallel(todo, run_dir, list(child_args or []), n_gpus)
+        # children retrained what was asked; the merge must not retrain again
+    else:
+        for key, fold in jobs:
+            train_fold(prepared[key], fold, cfg, extra_cbs)
+    results: dict[str, dict | None] = {}
+    if merge and distributed.is_main():
+        for key, kd in prepared.items():
+            results[key] = merge_key(kd.key_dir, sorted(int(f) for f in np.unique(kd.table["fold"])))
+    distributed.barrier()  # the other ranks leave once rank 0 has merged
+    return results
+
+
+def _prepare(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict,
+             run_dir: Path) -> tuple[dict[str, KeyData], list[tuple[str, int]]]:
+    """Labels, folds, each key's dir and image cache; the (key, fold) jobs asked for."""
     label_skips = SkipReport(skip=bool(cfg["data"].get("skip_bad")))
     dataset = load_dataset(data_root, skips=label_skips)
-    label_skips.write(run_dir / "skipped_labels.csv")
+    if distributed.is_main():
+        label_skips.write(run_dir / "skipped_labels.csv")
     keys = dataset.select_keys(cat)
     if not keys:
         raise FashiontagError(f"{data_root}: no labelled keys to train")
@@ -181,22 +213,7 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
         prepared[key] = prepare_key(dataset, key, rows, cfg, run_dir)
         available = sorted(int(f) for f in np.unique(rows["fold"]))
         jobs += [(key, f) for f in parse_folds(folds_spec, available)]
-    log.info("run %s: %d key(s), %d fold job(s) -> %s", exp, len(keys), len(jobs), run_dir)
-
-    n_gpus = _usable_gpus(gpus)
-    todo = [(k, f) for k, f in jobs
-            if cfg["train"].get("force") or not (fold_dir_of(run_dir / k, f) / "done.json").exists()]
-    if n_gpus > 1 and len(todo) > 1:
-        _run_parallel(todo, run_dir, list(child_args or []), n_gpus)
-        # children retrained what was asked; the merge must not retrain again
-    else:
-        for key, fold in jobs:
-            train_fold(prepared[key], fold, cfg, extra_cbs)
-    results: dict[str, dict | None] = {}
-    if merge:
-        for key, kd in prepared.items():
-            results[key] = merge_key(kd.key_dir, sorted(int(f) for f in np.unique(kd.table["fold"])))
-    return results
+    return prepared, jobs
 
 
 def _usable_gpus(requested: int) -> int:
