@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from .common import add_config_args
+
 log = logging.getLogger(__name__)
 
 
@@ -21,9 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("sources", nargs="*", help=f"class-folder trees to import (default: {' '.join(DEFAULT_SOURCES)})")
     p.add_argument("--workdir", default="data/clothing", help="where the imported dataset lives (data/clothing)")
-    p.add_argument("--config", default="clothing_cpu", help="experiment config (default: clothing_cpu)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override (repeatable)")
+    add_config_args(p, default="clothing_cpu")
     p.add_argument("--unlabelled", help="a folder of photos to predict and submit for (imported with --unlabelled)")
     p.add_argument("--out", help="submission file (default submissions/<exp>.csv)")
     p.add_argument("--report", default="reports/clothing_cv_report.md", help="the CV report to write")

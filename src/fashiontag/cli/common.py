@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, help="experiment YAML (path or name in configs/); base.yaml if omitted")
+def add_config_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """--config (default: base.yaml, or the command's own `default` experiment) and repeatable --set."""
+    where = f"default: {default}" if default else "base.yaml if omitted"
+    p.add_argument("--config", default=default, help=f"experiment YAML (path or name in configs/); {where}")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="typed config override, e.g. --set train.epochs=3 --set model.backbone=resnet18 (repeatable)",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from .common import add_config_args
+
 log = logging.getLogger(__name__)
 
 
@@ -16,9 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "weights, so no network is needed). Finished stages are reused when run again.",
     )
     p.add_argument("--workdir", default="data/demo", help="where the generated dataset lives (default data/demo)")
-    p.add_argument("--config", default="demo", help="experiment config (default: demo)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override (repeatable)")
+    add_config_args(p, default="demo")
     p.add_argument("--out", default="submissions/demo.csv", help="submission file (rewritten by the demo)")
     p.add_argument("--with-split", action="store_true",
                    help="also run the hanger-vs-worn split with a tiny detector trained on generated figures")
