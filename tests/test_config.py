@@ -76,3 +76,19 @@ def test_exponent_floats_in_files(tmp_path):
     cfg = load_config(exp)
     assert cfg["train"]["lr"] == pytest.approx(1e-3) and isinstance(cfg["train"]["lr"], float)
     assert cfg["train"]["weight_decay"] == pytest.approx(0.05)
+
+
+def test_an_older_run_config_takes_new_base_settings_as_defaults(tmp_path):
+    """A run saved before a setting existed still loads (predict/stack/tag) and --set reaches the new setting."""
+    from fashiontag.config import load_config, save_config
+    from fashiontag.infer.predict import key_config
+
+    cfg = load_config(None)
+    del cfg["stack"]["max_bin"], cfg["train"]["compile"]  # as saved by an older version
+    cfg["stack"]["max_depth"] = 7
+    save_config(cfg, tmp_path / "config.yaml")
+    got = key_config(tmp_path, None, ["stack.max_bin=64"])
+    assert got["stack"]["max_bin"] == 64 and got["train"]["compile"] is False
+    assert got["stack"]["max_depth"] == 7  # the run's own values win over the base
+    with pytest.raises(ConfigError, match="unknown config key"):
+        key_config(tmp_path, None, ["stack.max_bins=64"])  # typos still fail

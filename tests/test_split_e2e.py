@@ -142,5 +142,5 @@ def test_build_cache_crops_differ(tmp_path, demo):
     paths = sorted((demo / "train" / "Images" / KEY).glob("*.jpg"))[:2]
     plain = build_cache(paths, 32, tmp_path / "c")
     cropped = build_cache(paths, 32, tmp_path / "c", crops=[(0.0, 0.0, 0.5, 0.5), None])
-    assert not np.array_equal(plain.array[0], cropped.array[0])
-    assert np.array_equal(plain.array[1], cropped.array[1])
+    assert not np.array_equal(plain.row(0), cropped.row(0))
+    assert np.array_equal(plain.row(1), cropped.row(1))

@@ -104,3 +104,45 @@ def test_cache_pickles_without_pixels(tmp_path):
     clone = pickle.loads(pickle.dumps(cache))
     assert clone._array is None
     np.testing.assert_array_equal(clone.array, cache.array)
+
+
+def test_a_subset_of_a_cache_reads_its_rows_instead_of_decoding(tmp_path, count_decodes):
+    """predict's out-of-fold photos of one fold are already in the training cache: no second decode."""
+    paths = write_images(tmp_path / "imgs", 6)
+    paths[3].write_bytes(b"not a jpeg")
+    full = build_cache(paths, 24, tmp_path / "cache" / "dataset", skips=SkipReport(skip=True))
+    n = len(count_decodes)
+    skips = SkipReport(skip=True)
+    sub_paths = [paths[4], paths[3], paths[1]]
+    sub = build_cache(sub_paths, 24, tmp_path / "cache", name="predict", skips=skips, lines=[9, 8, 7])
+    assert len(count_decodes) == n, "a subset of an existing cache must not be decoded again"
+    assert sub.path == full.path and sub.rows.tolist() == [4, 3, 1]
+    assert sub.ok.tolist() == [True, False, True] and len(sub) == 3
+    np.testing.assert_array_equal(sub.row(0), full.row(4))
+    np.testing.assert_array_equal(sub.row(2), full.row(1))
+    assert len(skips) == 1 and skips.rows[0]["file"].endswith("img3.jpg") and skips.rows[0]["line"] == 8
+    assert not list((tmp_path / "cache").glob("predict_*")), "no new cache file for a subset"
+    # Another size, or a file changed since the cache was built, is decoded afresh.
+    build_cache(sub_paths[::2], 16, tmp_path / "cache", name="predict")
+    assert len(count_decodes) == n + 2
+    Image.new("RGB", (20, 12), (255, 0, 0)).save(paths[4])
+    fresh = build_cache([paths[4], paths[1]], 24, tmp_path / "cache", name="predict")
+    assert fresh.rows is None and len(count_decodes) == n + 4
+    r, g, b = fresh.row(0)[12, 12].tolist()
+    assert r > 240 and g < 15 and b < 15
+
+
+def test_a_cache_view_feeds_the_loaders_and_pickles(tmp_path):
+    import pickle
+
+    import torch
+
+    from fashiontag.train.data import CachedImage
+
+    paths = write_images(tmp_path / "imgs", 4)
+    full = build_cache(paths, 16, tmp_path / "cache")
+    view = build_cache(paths[2:], 16, tmp_path / "cache", name="predict")
+    assert view.rows.tolist() == [2, 3]
+    clone = pickle.loads(pickle.dumps(view))  # as DataLoader workers receive it
+    item = CachedImage(clone)(1)
+    assert torch.equal(item, torch.from_numpy(np.array(full.row(3))).permute(2, 0, 1))

@@ -160,6 +160,13 @@ def load_config(experiment: str | Path | None = None, overrides: list[str] | Non
     return cfg
 
 
+def with_base_defaults(cfg: dict) -> dict:
+    """A saved (run) config over the current base.yaml: settings added to the base since the run was made
+    take their defaults (chosen to keep earlier behaviour), so old runs still predict, stack and resume,
+    and `--set` reaches the new settings too."""
+    return deep_merge(load_yaml(find_config_dir() / BASE_NAME), cfg, strict=False)
+
+
 def save_config(cfg: dict, path: str | Path) -> Path:
     return atomic_write_text(path, yaml.safe_dump(cfg, sort_keys=False))
 

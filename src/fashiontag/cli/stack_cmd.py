@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="XGBoost head per fold on pooled penultimate features (OOF): runs/<exp>_xgb/<key>/...",
         description="Features of fold k's OOF rows come from fold k's CNN; head k trains on the other folds' "
         "rows and predicts fold k and (with fold k's CNN features) the test rows, averaged over folds. "
-        "Settings: stack.* (pool, n_estimators, max_depth, learning_rate, early_stopping_rounds, inner_valid).",
+        "Settings: stack.* (pool, n_estimators, max_depth, learning_rate, early_stopping_rounds, inner_valid, colsample_bytree, max_bin).",
     )
     p.add_argument("--exp", required=True, help="CNN run name under runs/ (or a run path)")
     p.add_argument("--test", default=None, help="test root (Tests/question.csv); omit for OOF only")

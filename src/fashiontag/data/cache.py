@@ -13,7 +13,8 @@ length) at the bottom and sleeves at the sides. `squish` keeps everything too bu
 A cache file is keyed by the source: the image paths, each file's size and mtime, the optional crop
 boxes, S, the resize mode and the fill, so a changed image or a different crop never reads stale pixels.
 Unreadable images are recorded in the cache's metadata (and re-reported on every reuse), so a bad file is
-decoded once too.
+decoded once too. A request for a subset of a cache's images (predict's out-of-fold photos of one fold, which
+the training cache already holds) reads that cache's rows instead of decoding them again.
 """
 
 from __future__ import annotations
@@ -73,9 +74,14 @@ class ImageCache:
     ok: np.ndarray
     bad: dict[int, str] = field(default_factory=dict)
     _array: np.ndarray | None = field(default=None, repr=False)
+    rows: np.ndarray | None = None  # a view of a larger cache: paths[i] is row rows[i] of its file
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def row(self, i: int) -> np.ndarray:
+        """The (S, S, 3) uint8 pixels of paths[i] (a read-only memmap slice)."""
+        return self.array[i if self.rows is None else int(self.rows[i])]
 
     @property
     def array(self) -> np.ndarray:
@@ -91,12 +97,10 @@ class ImageCache:
         return state
 
 
-def cache_digest(
-    paths: Sequence[str | Path], size: int, crops: Sequence[Crop | None] | None, resize: str, pad_value
-) -> str:
-    """Hash of everything the cached pixels depend on (file identity by size + mtime, not content)."""
-    h = hashlib.sha1()
-    h.update(json.dumps([CACHE_VERSION, int(size), resize, pad_value]).encode())
+def identities(paths: Sequence[str | Path], crops: Sequence[Crop | None] | None) -> list[str]:
+    """One line per image naming what its cached pixels depend on: absolute path, file size + mtime (not
+    content), crop box."""
+    out = []
     for i, p in enumerate(paths):
         try:
             st = os.stat(p)
@@ -104,8 +108,47 @@ def cache_digest(
         except OSError:
             ident = "missing"
         crop = None if crops is None or crops[i] is None else [round(float(c), 6) for c in crops[i]]
-        h.update(f"{os.path.abspath(p)}|{ident}|{crop}\n".encode())
+        out.append(f"{os.path.abspath(p)}|{ident}|{crop}")
+    return out
+
+
+def cache_digest(
+    paths: Sequence[str | Path], size: int, crops: Sequence[Crop | None] | None, resize: str, pad_value,
+    ids: list[str] | None = None,
+) -> str:
+    """Hash of everything the cached pixels depend on."""
+    h = hashlib.sha1()
+    h.update(json.dumps([CACHE_VERSION, int(size), resize, pad_value]).encode())
+    for line in ids if ids is not None else identities(paths, crops):
+        h.update(f"{line}\n".encode())
     return h.hexdigest()
+
+
+def _superset_view(cache_dir: Path, paths: list[str], ids: list[str], size: int, resize: str, pad_value,
+                   skips: SkipReport, lines: list) -> ImageCache | None:
+    """A view of an existing cache (in cache_dir or one folder below) that holds every requested image with
+    the same identity, size, resize mode and fill; None when there is none."""
+    for meta_path in sorted([*cache_dir.glob(f"*_{size}px_*.json"), *cache_dir.glob(f"*/*_{size}px_*.json")]):
+        try:
+            meta = read_json(meta_path)
+        except (OSError, ValueError):
+            continue
+        if (not isinstance(meta, dict) or "ids" not in meta or meta.get("version") != CACHE_VERSION
+                or meta.get("size") != size or meta.get("resize") != resize or meta.get("pad_value") != pad_value
+                or meta.get("n", 0) < len(paths) or not meta_path.with_suffix(".npy").exists()):
+            continue
+        where = {line: r for r, line in enumerate(meta["ids"])}
+        if not all(line in where for line in ids):
+            continue
+        rows = np.array([where[line] for line in ids], dtype=np.int64)
+        their_bad = {int(k): v for k, v in meta.get("bad", {}).items()}
+        bad = {i: their_bad[int(r)] for i, r in enumerate(rows) if int(r) in their_bad}
+        _report_bad(bad, paths, lines, skips)
+        log.info("image cache reused: %d of the %d images in %s", len(paths), meta["n"], meta_path.with_suffix(".npy"))
+        view = _make(meta_path.with_suffix(".npy"), size, paths, bad)
+        view.rows = rows
+        return view
+    return None
 
 
 def _decode_into(
@@ -147,7 +190,8 @@ def build_cache(
     pad_value = list(pad_value) if isinstance(pad_value, Sequence) else int(pad_value)
     skips = skips if skips is not None else SkipReport(skip=False)
     lines = list(lines) if lines is not None else [None] * len(paths)
-    digest = cache_digest(paths, size, crops, resize, pad_value)
+    ids = identities(paths, crops)
+    digest = cache_digest(paths, size, crops, resize, pad_value, ids)
     cache_dir = Path(cache_dir)
     npy = cache_dir / f"{name}_{size}px_{digest[:16]}.npy"
     meta_path = npy.with_suffix(".json")
@@ -159,6 +203,10 @@ def build_cache(
             _report_bad(bad, paths, lines, skips)
             log.info("image cache reused: %s (%d images, %d px)", npy, len(paths), size)
             return _make(npy, size, paths, bad)
+    if cache_dir.is_dir():
+        view = _superset_view(cache_dir, paths, ids, size, resize, pad_value, skips, lines)
+        if view is not None:
+            return view
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{npy.stem}.", suffix=".npy.tmp", dir=cache_dir)
@@ -190,7 +238,7 @@ def build_cache(
         raise
     atomic_write_json(meta_path, {
         "version": CACHE_VERSION, "digest": digest, "size": size, "n": len(paths), "resize": resize,
-        "pad_value": pad_value, "bad": {str(k): v for k, v in bad.items()}, "paths": paths,
+        "pad_value": pad_value, "bad": {str(k): v for k, v in bad.items()}, "paths": paths, "ids": ids,
     })
     _report_bad(bad, paths, lines, skips)
     return _make(npy, size, paths, bad)

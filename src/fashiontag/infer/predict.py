@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..config import apply_overrides, load_yaml
+from ..config import apply_overrides, load_yaml, with_base_defaults
 from ..data.fashionai import read_attributes, read_questions
 from ..data.skips import SkipReport
 from ..errors import FashiontagError
@@ -44,7 +44,7 @@ def key_config(key_dir: Path, cfg: dict | None, overrides: list[str] | None) -> 
     if cfg is not None:
         return apply_overrides(cfg, overrides)
     require_files(key_dir, ["config.yaml"], key_dir)
-    return apply_overrides(load_yaml(key_dir / "config.yaml"), overrides)
+    return apply_overrides(with_base_defaults(load_yaml(key_dir / "config.yaml")), overrides)
 
 
 def device_of(cfg: dict) -> torch.device:

@@ -81,19 +81,37 @@ def _batch(b) -> torch.Tensor:
     return x.as_subclass(torch.Tensor)  # drop fastai's TensorImage dispatch overhead
 
 
+FLUSH_EVERY = 32  # batches kept on the device before one copy to the host
+
+
 def run_batches(fn: Callable[[torch.Tensor], list[torch.Tensor]], dl, device: torch.device) -> list[np.ndarray]:
-    """Apply `fn` (a batch -> list of outputs) over a loader; concatenate each output over batches."""
+    """Apply `fn` (a batch -> list of outputs) over a loader; concatenate each output over batches.
+
+    Outputs stay on the device and are copied to the host every FLUSH_EVERY batches: a `.cpu()` per batch
+    would synchronise the GPU each time and leave it idle while the next batch is loaded and augmented.
+    """
     outs: list[list[np.ndarray]] = []
+    pending: list[list[torch.Tensor]] = []
+
+    def flush() -> None:
+        for acc, part in zip(outs, pending, strict=True):
+            if part:
+                acc.append(torch.cat(part).float().cpu().numpy())
+                part.clear()
+
     with torch.inference_mode(), _autocast(device):
-        for b in dl:
+        for i, b in enumerate(dl):
             x = _batch(b).to(device)
             if x.ndim == 4:  # channels_last convolutions: ~2x faster on CPU too (measured, lite0 224 px)
                 x = x.contiguous(memory_format=torch.channels_last)
             res = fn(x)
             if not outs:
-                outs = [[] for _ in res]
-            for acc, r in zip(outs, res, strict=True):
-                acc.append(r.float().cpu().numpy())
+                outs, pending = [[] for _ in res], [[] for _ in res]
+            for part, r in zip(pending, res, strict=True):
+                part.append(r.detach())
+            if (i + 1) % FLUSH_EVERY == 0:
+                flush()
+        flush()
     return [np.concatenate(acc).astype(np.float64) for acc in outs] if outs else []
 
 

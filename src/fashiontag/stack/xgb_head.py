@@ -46,7 +46,8 @@ def xgb_params(stack_cfg: dict, n_classes: int, seed: int, device: str = "cpu") 
         "max_depth": int(stack_cfg.get("max_depth", 4)), "eta": float(stack_cfg.get("learning_rate", 0.05)),
         "tree_method": "hist", "device": "cuda" if device.startswith("cuda") else "cpu", "seed": int(seed),
         # Thousands of pooled features, few rows: sampling columns is faster and regularises.
-        "colsample_bytree": 0.5, "subsample": 0.9,
+        "colsample_bytree": float(stack_cfg.get("colsample_bytree", 0.5)), "subsample": 0.9,
+        "max_bin": int(stack_cfg.get("max_bin", 256)),  # histogram bins per feature; fewer = faster
         **({"nthread": int(stack_cfg["n_jobs"])} if stack_cfg.get("n_jobs") else {}),
     }
 

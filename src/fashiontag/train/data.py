@@ -65,7 +65,7 @@ class CachedImage:
         self.cache = cache
 
     def __call__(self, row) -> TensorImage:
-        return TensorImage(torch.from_numpy(np.array(self.cache.array[int(row)])).permute(2, 0, 1))
+        return TensorImage(torch.from_numpy(np.array(self.cache.row(int(row)))).permute(2, 0, 1))
 
 
 class FileImage:

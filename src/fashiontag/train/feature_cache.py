@@ -72,8 +72,10 @@ def body_digest(body: nn.Module) -> str:
 
 
 def feature_key(cache: ImageCache, spec: dict) -> str:
-    """What every view file depends on (the image cache file already encodes the image list and size)."""
-    blob = json.dumps([Path(cache.path).name, spec], sort_keys=True, default=str)
+    """What every view file depends on (the image cache file already encodes the image list and size; a view
+    of a larger cache adds which of its rows)."""
+    rows = None if cache.rows is None else hashlib.sha1(np.asarray(cache.rows, np.int64).tobytes()).hexdigest()
+    blob = json.dumps([Path(cache.path).name, spec] + ([rows] if rows else []), sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

@@ -21,7 +21,7 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import get_model
 
-from ..config import load_yaml
+from ..config import load_yaml, with_base_defaults
 from ..errors import FashiontagError
 from ..io_utils import atomic_save_torch
 
@@ -34,7 +34,7 @@ CKPT_FILE = "last.pth"
 TRAINING_SECTIONS = ("seed", "data", "cache", "model", "train", "augment")
 RUN_ONLY_KEYS = {("train", "force"), ("train", "progress"), ("train", "num_workers"), ("train", "device"),
                  ("cache", "workers"), ("cache", "dir"), ("data", "root"), ("data", "test_root"),
-                 ("data", "skip_bad")}
+                 ("data", "skip_bad"), ("train", "compile")}
 
 
 @dataclass
@@ -145,7 +145,7 @@ def check_same_config(fold_dir: Path, cfg: dict) -> None:
     path = Path(fold_dir) / "config.yaml"
     if not path.is_file():
         return
-    diffs = config_differences(load_yaml(path), cfg)
+    diffs = config_differences(with_base_defaults(load_yaml(path)), cfg)
     if diffs:
         shown = "; ".join(diffs[:5]) + (f"; ... ({len(diffs)} in all)" if len(diffs) > 5 else "")
         raise FashiontagError(
