@@ -64,16 +64,9 @@ def nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def timed(step, n: int, warmup: int, bs: int, device: torch.device) -> float:
-    """img/s of `step()` over n calls after `warmup` calls."""
-    for _ in range(warmup):
-        step()
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        step()
-    sync(device)
-    return n * bs / (time.perf_counter() - t0)
+def timed(step, n: int, bs: int, device: torch.device) -> float:
+    """img/s of `step()` over n calls after the warm-up calls."""
+    return timed_batches([None], lambda _: step(), n, bs, device)
 
 
 def warmup_batches(n: int) -> int:
@@ -93,7 +86,7 @@ def bare_train(backbone: str, size: int, bs: int, n: int, device: torch.device) 
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return timed(step, n, warmup_batches(n), bs, device)
+    return timed(step, n, bs, device)
 
 
 def bare_infer(backbone: str, size: int, bs: int, n: int, device: torch.device) -> float:
@@ -105,7 +98,7 @@ def bare_infer(backbone: str, size: int, bs: int, n: int, device: torch.device) 
         with autocast(device):
             model(x)
 
-    return timed(step, n, warmup_batches(n), bs, device)
+    return timed(step, n, bs, device)
 
 
 def project_dls(size: int, bs: int, paths: list[str], cache_dir: Path, device: torch.device, workers: int):

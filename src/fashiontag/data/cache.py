@@ -112,14 +112,11 @@ def identities(paths: Sequence[str | Path], crops: Sequence[Crop | None] | None)
     return out
 
 
-def cache_digest(
-    paths: Sequence[str | Path], size: int, crops: Sequence[Crop | None] | None, resize: str, pad_value,
-    ids: list[str] | None = None,
-) -> str:
-    """Hash of everything the cached pixels depend on."""
+def cache_digest(ids: list[str], size: int, resize: str, pad_value) -> str:
+    """Hash of everything the cached pixels depend on: the images' `identities`, S, resize mode and fill."""
     h = hashlib.sha1()
     h.update(json.dumps([CACHE_VERSION, int(size), resize, pad_value]).encode())
-    for line in ids if ids is not None else identities(paths, crops):
+    for line in ids:
         h.update(f"{line}\n".encode())
     return h.hexdigest()
 
@@ -191,7 +188,7 @@ def build_cache(
     skips = skips if skips is not None else SkipReport(skip=False)
     lines = list(lines) if lines is not None else [None] * len(paths)
     ids = identities(paths, crops)
-    digest = cache_digest(paths, size, crops, resize, pad_value, ids)
+    digest = cache_digest(ids, size, resize, pad_value)
     cache_dir = Path(cache_dir)
     npy = cache_dir / f"{name}_{size}px_{digest[:16]}.npy"
     meta_path = npy.with_suffix(".json")

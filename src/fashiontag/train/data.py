@@ -219,14 +219,22 @@ def test_dataloader(
     else:
         kept = list(range(len(paths)))
         item_tfm, items = FileImage(paths, crops, size, resize, pad_value), kept
-    # split_idx 0 makes fastai apply the training-only random transforms; 1 disables them.
-    dset = Datasets(items, tfms=[[item_tfm]], split_idx=0 if augment else 1)
     aug = preprocess.get("augment") if augment else None
-    dl = TfmdDL(dset, bs=batch_size, shuffle=False, drop_last=False, device=device,
-                after_batch=batch_tfms(size, preprocess["mean"], preprocess["std"], aug),
-                num_workers=num_workers, pin_memory=device.type == "cuda")
+    dl = image_loader(item_tfm, items, size, preprocess["mean"], preprocess["std"], aug, batch_size, device,
+                      num_workers)
     dl.kept = kept
     return dl
+
+
+def image_loader(item_tfm, items: Sequence, size: int, mean: Sequence[float], std: Sequence[float],
+                 aug: dict | None, batch_size: int, device: torch.device, num_workers: int = 0) -> TfmdDL:
+    """Batches `(x,)` of `item_tfm(item)` in `items` order, batch-transformed on the device; `aug` (or None)
+    is the training augmentation, applied in train mode so every pass draws new transforms."""
+    # split_idx 0 makes fastai apply the training-only random transforms; 1 disables them.
+    dset = Datasets(list(items), tfms=[[item_tfm]], split_idx=0 if aug is not None else 1)
+    return TfmdDL(dset, bs=batch_size, shuffle=False, drop_last=False, device=device,
+                  after_batch=batch_tfms(size, mean, std, aug), num_workers=num_workers,
+                  pin_memory=device.type == "cuda")
 
 
 test_dataloader.__test__ = False  # not a pytest test, whatever its name says, when a test imports it

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fastai.data.core import DataLoaders, Datasets, TfmdDL
+from fastai.data.core import DataLoaders, TfmdDL
 from torch import nn
 
 from ..data.cache import ImageCache
 from ..errors import ConfigError
 from ..infer.tta import run_batches, seeded, view_seed
 from ..io_utils import atomic_open, atomic_write_json, read_json
-from .data import CachedImage, batch_tfms
+from .data import CachedImage, image_loader
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,7 @@ def feature_key(cache: ImageCache, spec: dict) -> str:
 
 def _loader(cache: ImageCache, size: int, mean, std, aug: dict | None, batch_size: int,
             device: torch.device) -> TfmdDL:
-    rows = list(range(len(cache)))
-    dset = Datasets(rows, tfms=[[CachedImage(cache)]], split_idx=0 if aug is not None else 1)
-    return TfmdDL(dset, bs=batch_size, shuffle=False, drop_last=False, device=device,
-                  after_batch=batch_tfms(size, mean, std, aug), num_workers=0)
+    return image_loader(CachedImage(cache), range(len(cache)), size, mean, std, aug, batch_size, device)
 
 
 def _save_view(path: Path, feats: np.ndarray, meta: dict) -> None:
