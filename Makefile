@@ -43,8 +43,9 @@ demo: ## the whole pipeline on generated data with the embedded backbone, ending
 test: ## run the fast test suite (CPU, no network)
 	$(BIN)/python -m pytest -m "not slow" -q
 
-lint: ## ruff
+lint: ## ruff, then the import contract (layers, no cycles) in pyproject.toml
 	$(BIN)/ruff check src tests scripts
+	$(BIN)/lint-imports
 
 clothing: ## real photos: import clothing-small (or SRC="dirs"), 5 folds, train CONFIG (clothing_cpu), TTA, stack, blend, report; UNLABELLED=dir adds a submission
 	$(FT) clothing $(SRC) $(cfg) $(sets) $(if $(UNLABELLED),--unlabelled $(UNLABELLED)) $(if $(OUT),--out $(OUT)) $(if $(WORKDIR),--workdir $(WORKDIR))

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fashiontag.core.files import atomic_write_json
+from fashiontag.core.logs import setup_logging
 from fashiontag.data.images import is_image_file
-from fashiontag.io_utils import atomic_write_json
-from fashiontag.logs import setup_logging
 
 log = logging.getLogger("bench")
 GPU_MODELS = ["resnext101_32x8d:224:128", "resnext101_32x8d:512:32", "efficientnet_lite0:224:256"]

@@ -24,8 +24,8 @@ from torch import nn
 
 from fashiontag.data.cache import build_cache
 from fashiontag.data.images import open_rgb
+from fashiontag.data.loaders import fold_dataloaders, test_dataloader
 from fashiontag.models.build import build_model
-from fashiontag.train.data import fold_dataloaders, test_dataloader
 from fashiontag.train.learner import make_learner
 
 HEAD = {"hidden": [512, 512], "dropout": 0.25, "pool": "avg"}
@@ -227,8 +227,8 @@ def project_tta(backbone: str, size: int, bs: int, paths: list[str], cache_dir: 
                 device: torch.device, seed: int = 42) -> float:
     """The default TTA (configs/base.yaml: original + 4 seeded augmented views) through the project's own
     predict_views and test loaders: view-images per second, image cache already built."""
-    from fashiontag.config import load_config
-    from fashiontag.infer.tta import predict_views, view_plan
+    from fashiontag.core.config import load_config
+    from fashiontag.models.tta import predict_views, view_plan
 
     model = make_model(backbone, device).eval()
     pre = {"size": size, "cache_size": size, "mean": MEAN, "std": STD, "augment": AUG}

@@ -35,7 +35,7 @@ KEY = "garment_type_labels"
 
 def make_run(tmp: Path, photos: Path, per_class: int, backbone: str, size: int) -> Path:
     """runs/tagbench: fold 0 of 2 trained on `per_class` photos of each class folder of `photos`."""
-    from fashiontag.config import load_config
+    from fashiontag.core.config import load_config
     from fashiontag.data.import_folders import import_folders
     from fashiontag.train.runner import train_run
 
@@ -116,10 +116,10 @@ def run_tag_bench(args: argparse.Namespace) -> None:
     """The `--tag` mode of scripts/bench.py."""
     import tempfile
 
-    from fashiontag.config import load_config
-    from fashiontag.infer.tta import view_plan
+    from fashiontag.core.config import load_config
+    from fashiontag.fashionai.runs import fold_dirs, list_keys
     from fashiontag.models.build import load_fold_model
-    from fashiontag.runs import fold_dirs, list_keys
+    from fashiontag.models.tta import view_plan
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bs = args.batch_size or 32

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashiontag.data.fashionai import label_string, write_attributes, write_labels, write_questions
-from fashiontag.keys import OFFICIAL_KEYS
+from fashiontag.fashionai.format import label_string, write_attributes, write_labels, write_questions
+from fashiontag.fashionai.keys import OFFICIAL_KEYS
 
 # A custom key (needs attributes.csv) next to an official one with more values.
 DEFAULT_KEYS: dict[str, list[str]] = {

@@ -13,9 +13,9 @@ import logging
 import pkgutil
 import sys
 
-from .. import __version__
-from ..errors import FashiontagError
-from ..logs import setup_logging
+from fashiontag import __version__
+from fashiontag.core.errors import FashiontagError
+from fashiontag.core.logs import setup_logging
 
 log = logging.getLogger("fashiontag")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .common import add_config_args
+from fashiontag.cli.common import add_config_args
 
 log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..clothing import DEFAULT_SOURCES
+    from fashiontag.recipes.clothing import DEFAULT_SOURCES
 
     p = sub.add_parser(
         "clothing",
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..clothing import run_clothing
+    from fashiontag.recipes.clothing import run_clothing
 
     res = run_clothing(args.sources or None, args.workdir, args.config, args.overrides, args.unlabelled,
                        args.out, args.report)

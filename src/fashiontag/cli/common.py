@@ -20,3 +20,22 @@ def add_skip_arg(p: argparse.ArgumentParser) -> None:
         "--skip-bad", action="store_true",
         help="skip bad rows/images and write a report instead of stopping at the first one",
     )
+
+
+DISPLAY = {"key": "key", "n": "n", "mAP": "mAP", "basic_precision": "BasicPrecision",
+           "accuracy": "accuracy", "log_loss": "log_loss"}
+
+
+def format_scores(table) -> str:
+    return table.rename(columns=DISPLAY).to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def select_keys(run, cat: str) -> list[str] | None:
+    """--cat -> full keys of the run (None = all)."""
+    from fashiontag.fashionai.keys import resolve_key
+    from fashiontag.fashionai.runs import list_keys
+
+    if cat == "all":
+        return None
+    known = {k: [] for k in list_keys(run)}
+    return [resolve_key(c.strip(), known) for c in cat.split(",") if c.strip()]

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from .common import add_config_args, add_skip_arg
+from fashiontag.cli.common import add_config_args, add_skip_arg
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import_folders(args: argparse.Namespace) -> int:
-    from ..data.import_folders import import_folders
+    from fashiontag.data.import_folders import import_folders
 
     result = import_folders(
         args.src, args.dst, args.attr, unlabelled=args.unlabelled, link=args.link, skip_bad=args.skip_bad,
@@ -70,9 +70,9 @@ def cmd_import_folders(args: argparse.Namespace) -> int:
 
 
 def cmd_folds(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..data.fashionai import load_dataset
-    from ..data.folds import check_overwrite, folds_path, make_folds, write_folds
+    from fashiontag.core.config import load_config
+    from fashiontag.data.folds import check_overwrite, folds_path, make_folds, write_folds
+    from fashiontag.fashionai.format import load_dataset
 
     cfg = load_config(args.config, args.overrides)
     data = cfg["data"]
@@ -89,7 +89,10 @@ def cmd_folds(args: argparse.Namespace) -> int:
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
-    from ..data.fashionai import (
+    from fashiontag.core.errors import DataError
+    from fashiontag.core.skips import SkipReport
+    from fashiontag.data.images import verify_images
+    from fashiontag.fashionai.format import (
         ATTRIBUTES_CSV,
         LABEL_CSV,
         QUESTION_CSV,
@@ -97,9 +100,6 @@ def cmd_check_data(args: argparse.Namespace) -> int:
         read_labels,
         read_questions,
     )
-    from ..data.images import verify_images
-    from ..data.skips import SkipReport
-    from ..errors import DataError
 
     data = Path(args.data)
     report = data / "check_skips.csv"

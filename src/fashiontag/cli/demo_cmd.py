@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .common import add_config_args
+from fashiontag.cli.common import add_config_args
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli.eval_cmd import format_scores
-    from ..pipeline import run_demo
+    from fashiontag.cli.common import format_scores
+    from fashiontag.recipes.demo import run_demo
 
     table = run_demo(args.workdir, args.config, args.overrides, args.out, split=args.with_split)
     overall = table.iloc[-1]

@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.demo import DEMO_KEYS, make_demo_data
-    from ..keys import resolve_keys
+    from fashiontag.fashionai.keys import resolve_keys
+    from fashiontag.synth.demo import DEMO_KEYS, make_demo_data
 
     keys = resolve_keys(args.keys, {k: [] for k in DEMO_KEYS})
     make_demo_data(args.dst, seed=args.seed, n_train=args.n_train, n_test=args.n_test, size=args.size,

@@ -7,22 +7,22 @@ import json
 import logging
 from pathlib import Path
 
-from .common import add_config_args, add_skip_arg
+from fashiontag.cli.common import add_config_args, add_skip_arg
 
 log = logging.getLogger(__name__)
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from ..data.skips import SkipReport
-    from ..detect.yolo_dataset import parse_classes, write_yolo_dataset
+    from fashiontag.core.skips import SkipReport
+    from fashiontag.detect.yolo_dataset import parse_classes, write_yolo_dataset
 
     skips = SkipReport(skip=args.skip_bad)
     if args.format == "voc":
-        from ..detect.convert_voc import read_voc_folder
+        from fashiontag.detect.convert_voc import read_voc_folder
 
         samples = read_voc_folder(args.src, args.images, skips)
     else:
-        from ..detect.convert_dataturks import read_dataturks
+        from fashiontag.detect.convert_dataturks import read_dataturks
 
         samples = read_dataturks(args.src, args.images, skips)
     summary = write_yolo_dataset(samples, args.out, parse_classes(args.classes), args.val_fraction, args.seed,
@@ -32,8 +32,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..detect.train import train_detector
+    from fashiontag.core.config import load_config
+    from fashiontag.detect.train import train_detector
 
     cfg = load_config(args.config, args.overrides)
     result = train_detector(args.data, cfg, exp=args.exp, force=args.force)
@@ -42,8 +42,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..detect.predict import detect_images
+    from fashiontag.core.config import load_config
+    from fashiontag.detect.predict import detect_images
 
     cfg = load_config(args.config, args.overrides)
     d = cfg["detect"]

@@ -6,13 +6,13 @@ import argparse
 import json
 import logging
 
-from .common import add_skip_arg
+from fashiontag.cli.common import add_skip_arg
 
 log = logging.getLogger(__name__)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from ..embed import embed
+    from fashiontag.infer.embed import embed
 
     summary = embed(args.run, args.images, out=args.out, limit=args.limit, cat=args.cat, fold=args.fold,
                     seed=args.seed, skip_bad=args.skip_bad, force=args.force, batch_size=args.batch_size,

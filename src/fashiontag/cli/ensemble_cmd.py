@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .common import add_config_args
+from fashiontag.cli.common import add_config_args
 
-log = logging.getLogger("fashiontag.ensemble")
+log = logging.getLogger("fashiontag.stack.blend")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,10 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_ensemble_cmd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..config import load_config
-    from ..ensemble import blend_runs
-    from ..keys import resolve_key
-    from ..runs import list_keys, resolve_run
+    from fashiontag.core.config import load_config
+    from fashiontag.fashionai.keys import resolve_key
+    from fashiontag.fashionai.runs import list_keys, resolve_run
+    from fashiontag.stack.blend import blend_runs
 
     cfg = load_config(args.config, args.overrides)
     runs_dir = Path(cfg["runs_dir"])

@@ -6,10 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from fashiontag.cli.common import format_scores
 
-DISPLAY = {"key": "key", "n": "n", "mAP": "mAP", "basic_precision": "BasicPrecision",
-           "accuracy": "accuracy", "log_loss": "log_loss"}
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def attributes_near(csv_path: str | Path, explicit_root: str | Path | None) -> dict[str, list[str]]:
     """Key -> values for a CSV: --attributes ROOT, else the CSV's grandparent root if it has
     Annotations/attributes.csv (ROOT/Annotations/x.csv, ROOT/Tests/x.csv), else the official keys."""
-    from ..data.fashionai import ATTRIBUTES_CSV, read_attributes
-    from ..errors import DataError
+    from fashiontag.core.errors import DataError
+    from fashiontag.fashionai.format import ATTRIBUTES_CSV, read_attributes
 
     if explicit_root is not None:
         if not (Path(explicit_root) / ATTRIBUTES_CSV).exists():
@@ -53,13 +52,9 @@ def attributes_near(csv_path: str | Path, explicit_root: str | Path | None) -> d
     return read_attributes(root)  # the official keys alone when the file is absent
 
 
-def format_scores(table) -> str:
-    return table.rename(columns=DISPLAY).to_string(index=False, float_format=lambda v: f"{v:.4f}")
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    from ..io_utils import atomic_write_json
-    from ..submit import score_submission
+    from fashiontag.core.files import atomic_write_json
+    from fashiontag.fashionai.submission import score_submission
 
     attributes = attributes_near(args.answers, args.attributes)
     table = score_submission(args.submission, args.answers, attributes)
@@ -73,7 +68,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ..submit import validate_submission
+    from fashiontag.fashionai.submission import validate_submission
 
     attributes = attributes_near(args.questions, args.attributes)
     problems = validate_submission(args.submission, args.questions, attributes)

@@ -6,13 +6,13 @@ import argparse
 import json
 import logging
 
-from .common import add_config_args
+from fashiontag.cli.common import add_config_args
 
 log = logging.getLogger(__name__)
 
 
 def cmd_import_idx(args: argparse.Namespace) -> int:
-    from ..data.idx import import_idx
+    from fashiontag.data.idx import import_idx
 
     summary = import_idx(args.src, args.dst, limit=args.limit, test_limit=args.test_limit, force=args.force)
     print(json.dumps(summary, indent=2))
@@ -20,8 +20,8 @@ def cmd_import_idx(args: argparse.Namespace) -> int:
 
 
 def cmd_fmnist(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..fmnist import run_fmnist
+    from fashiontag.core.config import load_config
+    from fashiontag.recipes.fmnist import run_fmnist
 
     overrides = list(args.overrides)
     if args.exp:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from fashiontag.cli.common import select_keys
+
 log = logging.getLogger("fashiontag.predict")
 
 
@@ -29,23 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_predict_cmd)
 
 
-def select_keys(run, cat: str) -> list[str] | None:
-    """--cat -> full keys of the run (None = all)."""
-    from ..keys import resolve_key
-    from ..runs import list_keys
-
-    if cat == "all":
-        return None
-    known = {k: [] for k in list_keys(run)}
-    return [resolve_key(c.strip(), known) for c in cat.split(",") if c.strip()]
-
-
 def run_predict_cmd(args: argparse.Namespace) -> int:
-    from ..infer.predict import predict_run
-    from ..runs import resolve_run
+    from fashiontag.fashionai.runs import resolve_run
+    from fashiontag.recipes.separate import predict
 
     run = resolve_run(args.exp, args.runs_dir)
-    results = predict_run(run, args.test, keys=select_keys(run, args.cat), fallback=args.fallback,
+    results = predict(run, args.test, keys=select_keys(run, args.cat), fallback=args.fallback,
                           overrides=args.overrides)
     for key, rec in results.items():
         tta = rec.get("cv_tta")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_config_args
+from fashiontag.cli.common import add_config_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,9 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_report_cmd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..config import load_config
-    from ..report import discover_runs, write_report
-    from ..runs import resolve_run
+    from fashiontag.core.config import load_config
+    from fashiontag.fashionai.runs import resolve_run
+    from fashiontag.report.cv import discover_runs, write_report
 
     cfg = load_config(args.config, args.overrides)
     runs_dir = Path(cfg["runs_dir"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .common import add_config_args, add_skip_arg
+from fashiontag.cli.common import add_config_args, add_skip_arg
 
 log = logging.getLogger("fashiontag.split")
 
@@ -37,9 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_split_cmd(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..data.skips import SkipReport
-    from ..split.runner import run_split
+    from fashiontag.core.config import load_config
+    from fashiontag.core.skips import SkipReport
+    from fashiontag.worn.runner import run_split
 
     cfg = load_config(args.config, args.overrides)
     skips = SkipReport(skip=args.skip_bad or bool(cfg["data"]["skip_bad"]))
@@ -48,7 +48,7 @@ def run_split_cmd(args: argparse.Namespace) -> int:
 
 
 def run_train_tiny(args: argparse.Namespace) -> int:
-    from ..split.tiny_detector import train_tiny_person_detector
+    from fashiontag.yolo.tiny_detector import train_tiny_person_detector
 
     kwargs = {"epochs": args.epochs} if args.epochs is not None else {}
     # The path on stdout, so scripts can do --set split.weights=$(fashiontag split-train-tiny).

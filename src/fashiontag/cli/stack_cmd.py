@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .predict_cmd import select_keys
+from fashiontag.cli.common import select_keys
 
 log = logging.getLogger("fashiontag.stack")
 
@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_stack_cmd(args: argparse.Namespace) -> int:
-    from ..runs import resolve_run
-    from ..stack.runner import stack_run
+    from fashiontag.fashionai.runs import resolve_run
+    from fashiontag.stack.runner import stack_run
 
     run = resolve_run(args.exp, args.runs_dir)
     results = stack_run(run, args.test, out_dir=args.out, keys=select_keys(run, args.cat), force=args.force,

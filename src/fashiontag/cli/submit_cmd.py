@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_submit_cmd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..infer.submission import submit_run
-    from ..runs import resolve_run
+    from fashiontag.fashionai.runs import resolve_run
+    from fashiontag.fashionai.submit_run import submit_run
 
     run = resolve_run(args.run, args.runs_dir)
     out = Path(args.out) if args.out else Path("submissions") / f"{run.name}.csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_skip_arg
+from fashiontag.cli.common import add_skip_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,10 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_tag_cmd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..errors import FashiontagError
-    from ..infer.tag import format_tags, tag_images
-    from ..io_utils import atomic_write_text
-    from ..runs import resolve_run
+    from fashiontag.core.errors import FashiontagError
+    from fashiontag.core.files import atomic_write_text
+    from fashiontag.fashionai.runs import resolve_run
+    from fashiontag.infer.tag import format_tags, tag_images
 
     if args.top < 1:
         raise FashiontagError("--top must be at least 1")

@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from .common import add_config_args, add_skip_arg
+from fashiontag.cli.common import add_config_args, add_skip_arg
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..train.runner import train_run
+    from fashiontag.core.config import load_config
+    from fashiontag.recipes.separate import train
 
     overrides = list(args.overrides)
     if args.force:
@@ -49,7 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     child = ["--data", str(data)] + (["--config", args.config] if args.config else [])
     for item in overrides:
         child += ["--set", item]
-    results = train_run(data, args.cat, args.folds, cfg, config_arg=args.config, gpus=args.gpus,
+    results = train(data, args.cat, args.folds, cfg, config_arg=args.config, gpus=args.gpus,
                         child_args=child, merge=not args.no_merge)
     for key, cv in results.items():
         if cv is not None:

@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import DataError
-from ..io_utils import atomic_write_json, read_json
-from .images import open_rgb
-from .skips import SkipReport
+from fashiontag.core.errors import DataError
+from fashiontag.core.files import atomic_write_json, read_json
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.images import open_rgb
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ..errors import DataError, FashiontagError
-from ..io_utils import atomic_write_csv, file_md5
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.core.files import atomic_write_csv, file_md5
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..errors import DataError, FashiontagError
-from ..io_utils import atomic_open
-from .fashionai import LABEL_CSV, QUESTION_CSV, label_string, write_attributes, write_labels, write_questions
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.core.files import atomic_open
+from fashiontag.fashionai.format import (
+    LABEL_CSV,
+    QUESTION_CSV,
+    label_string,
+    write_attributes,
+    write_labels,
+    write_questions,
+)
 
 log = logging.getLogger(__name__)
 

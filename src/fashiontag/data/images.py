@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from ..errors import DataError
-from .skips import SkipReport
+from fashiontag.core.errors import DataError
+from fashiontag.core.skips import SkipReport
 
 # Truncated JPEGs must fail loudly, not decode to grey padding.
 ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -26,10 +26,11 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from ..errors import DataError, FashiontagError
-from ..io_utils import atomic_open, atomic_write_csv, file_md5
-from ..keys import OFFICIAL_KEYS, SUFFIX
-from .fashionai import (
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.core.files import atomic_open, atomic_write_csv, file_md5
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.images import is_image_file, open_rgb
+from fashiontag.fashionai.format import (
     LABEL_CSV,
     QUESTION_CSV,
     label_string,
@@ -38,8 +39,7 @@ from .fashionai import (
     write_labels,
     write_questions,
 )
-from .images import is_image_file, open_rgb
-from .skips import SkipReport
+from fashiontag.fashionai.keys import OFFICIAL_KEYS, SUFFIX
 
 log = logging.getLogger(__name__)
 

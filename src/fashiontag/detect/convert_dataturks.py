@@ -14,9 +14,10 @@ import logging
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ..data.skips import SkipReport
-from ..errors import DataError, FashiontagError
-from .yolo_dataset import Box, Sample, image_size
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.boxes import Box, Sample
+from fashiontag.detect.yolo_dataset import image_size
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..data.skips import SkipReport
-from ..errors import DataError, FashiontagError
-from .yolo_dataset import Box, Sample, image_size
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.boxes import Box, Sample
+from fashiontag.detect.yolo_dataset import image_size
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.images import is_image_file, open_rgb
-from ..data.skips import SkipReport
-from ..errors import DataError, FashiontagError
-from ..io_utils import atomic_write_csv, atomic_write_json
-from ..split.detect import resolve_device
-from .train import load_yolo
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.core.files import atomic_write_csv, atomic_write_json
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.images import is_image_file, open_rgb
+from fashiontag.detect.train import load_yolo
+from fashiontag.yolo.person_detector import resolve_device
 
 log = logging.getLogger(__name__)
 

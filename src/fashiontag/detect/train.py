@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
-from ..config import save_config
-from ..errors import FashiontagError, WeightsUnavailableError
-from ..io_utils import atomic_write_json, read_json
-from ..split.detect import resolve_device
-from ..split.env import import_ultralytics, is_online
+from fashiontag.core.config import save_config
+from fashiontag.core.errors import FashiontagError, WeightsUnavailableError
+from fashiontag.core.files import atomic_write_json, read_json
+from fashiontag.yolo.env import import_ultralytics, is_online
+from fashiontag.yolo.person_detector import resolve_device
 
 log = logging.getLogger(__name__)
 

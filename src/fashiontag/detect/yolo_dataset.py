@@ -13,15 +13,15 @@ import logging
 import random
 import re
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from ..data.images import open_rgb
-from ..errors import DataError, FashiontagError
-from ..io_utils import atomic_write_csv, atomic_write_json, atomic_write_text
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.core.files import atomic_write_csv, atomic_write_json, atomic_write_text
+from fashiontag.data.boxes import Box, Sample
+from fashiontag.data.images import open_rgb
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +33,6 @@ ALIASES = {"tee": "t-shirt", "pant": "trousers", "jean": "jeans", "glasse": "sun
 EDGE_TOLERANCE = 1.0
 BAD_BOXES_CSV = "bad_boxes.csv"
 SPLIT_NAMES = ("train", "val")
-
-
-@dataclass
-class Box:
-    label: str
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-
-
-@dataclass
-class Sample:
-    image: Path               # the source image file
-    width: int                # the real image size (converters read it from the file)
-    height: int
-    boxes: list[Box] = field(default_factory=list)
-    source: str = ""          # where the annotation came from: "file" or "file:line", for reports
 
 
 def _norm(label: str) -> str:

@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import apply_overrides
-from ..data.images import is_image_file
-from ..data.skips import SkipReport
-from ..errors import FashiontagError
-from ..runs import RunError, fold_dirs, key_values, list_keys
-from ..split.modes import require_plain_mode
-from .predict import device_of, iter_fold_models, key_config, predict_fold
+from fashiontag.core.config import apply_overrides
+from fashiontag.core.devices import device_of
+from fashiontag.core.errors import FashiontagError
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.images import is_image_file
+from fashiontag.data.worn_modes import require_plain_mode
+from fashiontag.fashionai.runs import RunError, fold_dirs, key_values, list_keys, run_config
+from fashiontag.infer.predict import predict_fold
+from fashiontag.models.fold_models import iter_fold_models
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def tag_images(inputs: list[str | Path], run_dir: str | Path, top: int = 3, tta:
     run_dir = Path(run_dir)
     paths = collect_images(inputs)
     for key in list_keys(run_dir):  # crop/separate runs need detection / group merging (split/modes.py)
-        require_plain_mode(key_config(run_dir / key, cfg, overrides), "tag")
+        require_plain_mode(run_config(run_dir / key, cfg, overrides), "tag")
     keys = [k for k in list_keys(run_dir) if fold_dirs(run_dir / k)]
     if not keys:
         raise RunError(f"{run_dir} has no trained fold models (blends and stacks cannot tag images; "
@@ -96,7 +98,7 @@ def tag_images(inputs: list[str | Path], run_dir: str | Path, top: int = 3, tta:
     tables = []
     try:
         for key in keys:
-            kcfg = key_config(run_dir / key, cfg, overrides)
+            kcfg = run_config(run_dir / key, cfg, overrides)
             kcfg = apply_overrides(kcfg, [f"tta.enabled={'true' if tta else 'false'}"])
             device = device_of(kcfg)
             fold_probs = []

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import DataError, FashiontagError
-from . import small_cnn  # noqa: F401  (registers the fmnist_cnn1/3/4 timm models before any lookup)
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.models import small_cnn  # noqa: F401  (registers the fmnist_cnn1/3/4 timm models before any lookup)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def weight_kwargs(backbone: str, pretrained: bool, weights: str | None) -> tuple
     """
     if not pretrained:
         return {"pretrained": False}, "random init (model.pretrained: false)"
-    from .weights import timm_weight_kwargs  # imported late: another module, heavier imports
+    from fashiontag.models.weights import timm_weight_kwargs  # imported late: another module, heavier imports
 
     resolved = timm_weight_kwargs(backbone, pretrained, weights)
     kwargs = dict(resolved)
@@ -95,7 +95,7 @@ def load_fold_model(fold_dir: str | Path, device: str | torch.device = "cpu") ->
 
     preprocess (preprocess.json) holds what prediction needs: backbone, key, values, n_out, size,
     cache_size, resize, pad_value, mean, std, head, augment (for TTA), fold, weights source.
-    Feed it to `fashiontag.train.data.test_dataloader(paths, preprocess, ...)`.
+    Feed it to `fashiontag.data.loaders.test_dataloader(paths, preprocess, ...)`.
     """
     fold_dir = Path(fold_dir)
     pre = load_preprocess(fold_dir)

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fashiontag.errors import WeightsUnavailableError
-from fashiontag.io_utils import atomic_save_torch, atomic_write_json, file_md5, read_json
+from fashiontag.core.errors import WeightsUnavailableError
+from fashiontag.core.files import atomic_save_torch, atomic_write_json, file_md5, read_json
 
 log = logging.getLogger(__name__)
 

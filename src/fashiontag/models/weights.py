@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from fashiontag.errors import ConfigError, WeightsUnavailableError
-from fashiontag.io_utils import atomic_save_torch, file_md5
+from fashiontag.core.errors import ConfigError, WeightsUnavailableError
+from fashiontag.core.files import atomic_save_torch, file_md5
 from fashiontag.models import lite_weights as lw
 
 log = logging.getLogger(__name__)

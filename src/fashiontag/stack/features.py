@@ -20,10 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.skips import SkipReport
-from ..errors import ConfigError, FashiontagError
-from ..infer.tta import run_batches
-from ..io_utils import atomic_open, atomic_write_json, file_md5, read_json
+from fashiontag.core.errors import ConfigError, FashiontagError
+from fashiontag.core.files import atomic_open, atomic_write_json, file_md5, read_json
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.loaders import view_loaders
+from fashiontag.models.tta import run_batches
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,6 @@ def _digest(paths: list[str], model_md5: str, pools: list[str], pre: dict) -> st
 def fold_features(model: nn.Module, pre: dict, fold_dir: Path, paths: list[str], cfg: dict,
                   device: torch.device, cache_npy: Path, skips: SkipReport) -> np.ndarray:
     """Features of `paths` by one fold's model, from `cache_npy` when it matches; bad images -> NaN rows."""
-    from ..infer.predict import loaders
-
     pools = list(cfg.get("stack", {}).get("pool") or POOLS)
     digest = _digest(paths, file_md5(fold_dir / "model.pth"), pools, pre)
     meta_path = cache_npy.with_suffix(".json")
@@ -75,7 +74,7 @@ def fold_features(model: nn.Module, pre: dict, fold_dir: Path, paths: list[str],
         log.info("features reused: %s", cache_npy)
         return np.load(cache_npy)
     local = SkipReport(skip=skips.skip)
-    make_dl, kept = loaders(paths, pre, cfg, device, local)
+    make_dl, kept = view_loaders(paths, pre, cfg, device, local)
     feats = extract_features(model, make_dl(False), device, pools)
     out = np.full((len(paths), feats.shape[1]), np.nan, dtype=np.float32)
     out[kept] = feats

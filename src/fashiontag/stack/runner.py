@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.fashionai import read_attributes, read_questions
-from ..data.skips import SkipReport
-from ..infer.predict import _bad_images, device_of, iter_fold_models, key_config
-from ..io_utils import atomic_write_csv, atomic_write_json
-from ..probs import with_probs
-from ..runs import (
+from fashiontag.core.devices import device_of
+from fashiontag.core.files import atomic_write_csv, atomic_write_json
+from fashiontag.core.skips import SkipReport, stop_or_fallback
+from fashiontag.data.worn_modes import require_plain_mode
+from fashiontag.fashionai.format import read_attributes, read_questions
+from fashiontag.fashionai.probs import with_probs
+from fashiontag.fashionai.runs import (
     RunError,
     check_same_folds,
     key_values,
@@ -33,12 +34,13 @@ from ..runs import (
     load_oof,
     read_prob_table,
     require_files,
+    run_config,
     write_derived_config,
     write_oof_and_cv,
 )
-from ..split.modes import require_plain_mode
-from .features import fold_features
-from .xgb_head import fit_fold_heads
+from fashiontag.models.fold_models import iter_fold_models
+from fashiontag.stack.features import fold_features
+from fashiontag.stack.xgb_head import fit_fold_heads
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: d
             test_feats[k] = fold_features(model, pre, fdir, test_paths, cfg, device,
                                           out_key / "features" / f"fold_{k}_test.npy", fold_skips)
             if len(test_feats) == 1:
-                _bad_images(skips, out_key / "bad_test_images.csv", fallback)
+                stop_or_fallback(skips, out_key / "bad_test_images.csv", fallback)
         done.add(k)
     missing = sorted(set(int(f) for f in oof["fold"].unique()) - done)
     if missing:
@@ -127,6 +129,6 @@ def stack_run(exp_dir: str | Path, test_root: str | Path | None, cfg: dict | Non
         out_key = out_dir / key
         if (out_key / "oof.csv").exists() and not force:
             raise RunError(f"{out_key} already exists; pass --force to rebuild the stack")
-        results[key] = stack_key(exp_dir / key, out_key, test_root, key_config(exp_dir / key, cfg, overrides),
+        results[key] = stack_key(exp_dir / key, out_key, test_root, run_config(exp_dir / key, cfg, overrides),
                                  fallback)
     return results

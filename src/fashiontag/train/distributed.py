@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from ..errors import ConfigError, FashiontagError
+from fashiontag.core.errors import ConfigError, FashiontagError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def setup(cfg: dict, gpus: int = 1) -> None:
         from accelerate import PartialState
     except ImportError:
         raise FashiontagError("DDP training needs accelerate: pip install accelerate") from None
-    from .data import resolve_device
+    from fashiontag.core.devices import resolve_device
 
     cuda = rank_device(resolve_device(cfg["train"].get("device", "auto"))).type == "cuda"
     if cuda:

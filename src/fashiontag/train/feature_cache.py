@@ -28,11 +28,11 @@ import torch
 from fastai.data.core import DataLoaders, TfmdDL
 from torch import nn
 
-from ..data.cache import ImageCache
-from ..errors import ConfigError
-from ..infer.tta import run_batches, seeded, view_seed
-from ..io_utils import atomic_open, atomic_write_json, read_json
-from .data import CachedImage, image_loader
+from fashiontag.core.errors import ConfigError
+from fashiontag.core.files import atomic_open, atomic_write_json, read_json
+from fashiontag.data.cache import ImageCache
+from fashiontag.data.loaders import CachedImage, image_loader
+from fashiontag.models.tta import run_batches, seeded, view_seed
 
 log = logging.getLogger(__name__)
 

@@ -17,21 +17,27 @@ import numpy as np
 import pandas as pd
 from fastai.torch_core import set_seed
 
-from ..config import save_config
-from ..data.cache import ImageCache
-from ..errors import ConfigError, FashiontagError
-from ..io_utils import atomic_save_torch, atomic_write_csv, atomic_write_json, read_json
-from ..logs import add_file_handler
-from ..metrics import key_metrics
-from ..models.build import build_model, head_spec, model_state, weight_kwargs
-from ..probs import with_probs
-from . import distributed
-from .data import fold_dataloaders, resolve_device
-from .feature_cache import cached_features, check_feature_cache_config, feature_dataloaders, head_only
-from .learner import make_learner
-from .plots import plot_confusion, plot_curves, plot_lr_find
-from .progress import EpochLogger, set_progress, use_bars
-from .resume import (
+from fashiontag.core.config import save_config
+from fashiontag.core.devices import resolve_device
+from fashiontag.core.errors import ConfigError, FashiontagError
+from fashiontag.core.figures import plot_confusion, plot_curves, plot_lr_find
+from fashiontag.core.files import atomic_save_torch, atomic_write_csv, atomic_write_json, read_json
+from fashiontag.core.logs import add_file_handler
+from fashiontag.data.cache import ImageCache
+from fashiontag.data.loaders import fold_dataloaders
+from fashiontag.fashionai.metric import key_metrics
+from fashiontag.fashionai.probs import with_probs
+from fashiontag.models.build import build_model, head_spec, model_state, weight_kwargs
+from fashiontag.train import distributed
+from fashiontag.train.feature_cache import (
+    cached_features,
+    check_feature_cache_config,
+    feature_dataloaders,
+    head_only,
+)
+from fashiontag.train.learner import make_learner
+from fashiontag.train.progress import EpochLogger, set_progress, use_bars
+from fashiontag.train.resume import (
     CKPT_DIR,
     Checkpointer,
     FoldState,
@@ -41,7 +47,7 @@ from .resume import (
     restore_opt,
     save_checkpoint,
 )
-from .schedule import find_lr, plan_phases, prepare_phase, run_phase
+from fashiontag.train.schedule import find_lr, plan_phases, prepare_phase, run_phase
 
 log = logging.getLogger(__name__)
 

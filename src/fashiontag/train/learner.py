@@ -21,7 +21,7 @@ from fastai.optimizer import SGD, Adam
 from fastai.torch_core import params, trainable_params
 from torch import nn
 
-from ..errors import ConfigError
+from fashiontag.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.learner import Learner
 
-from ..io_utils import atomic_write_csv
-from .schedule import Phase
+from fashiontag.core.files import atomic_write_csv
+from fashiontag.train.schedule import Phase
 
 log = logging.getLogger("fashiontag.train")
 

@@ -21,9 +21,9 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import get_model
 
-from ..config import load_yaml, with_base_defaults
-from ..errors import FashiontagError
-from ..io_utils import atomic_save_torch
+from fashiontag.core.config import load_yaml, with_base_defaults
+from fashiontag.core.errors import FashiontagError
+from fashiontag.core.files import atomic_save_torch
 
 log = logging.getLogger(__name__)
 

@@ -19,18 +19,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import save_config
-from ..data.cache import build_cache
-from ..data.fashionai import Dataset, load_dataset
-from ..data.folds import dataset_name, folds_path, load_folds, make_folds, write_folds
-from ..data.skips import SkipReport
-from ..errors import FashiontagError
-from ..io_utils import atomic_write_csv, atomic_write_json
-from ..runs import cv_summary
-from ..split.modes import crops_for, restrict_to_group, split_mode
-from . import distributed
-from .data import soft_targets
-from .fold import KeyData, fold_dir_of, train_fold
+from fashiontag.core.config import save_config
+from fashiontag.core.errors import FashiontagError
+from fashiontag.core.files import atomic_write_csv, atomic_write_json
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.cache import build_cache
+from fashiontag.data.folds import dataset_name, folds_path, load_folds, make_folds, write_folds
+from fashiontag.data.loaders import soft_targets
+from fashiontag.data.worn_modes import crops_for, restrict_to_group, split_mode
+from fashiontag.fashionai.format import Dataset, load_dataset
+from fashiontag.fashionai.runs import cv_summary
+from fashiontag.train import distributed
+from fashiontag.train.fold import KeyData, fold_dir_of, train_fold
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +168,8 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
     run_dir = Path(cfg.get("runs_dir", "runs")) / exp
     distributed.setup(cfg, gpus)  # joins the process group under torchrun / accelerate launch; else nothing
     if split_mode(cfg) == "separate" and not cfg["split"].get("group"):
-        # split.mode=separate: each group (worn, hanger) trains as its own sub-run, then they merge.
-        from ..split.separate import train_separate
-
-        return train_separate(data_root, cat, folds_spec, cfg, run_dir, config_arg=config_arg, gpus=gpus,
-                              child_args=child_args, merge=merge, extra_cbs=extra_cbs)
+        raise FashiontagError("split.mode=separate trains one sub-run per group: use recipes.separate.train "
+                              "(what `fashiontag train` calls)")
     # Under DDP rank 0 writes the folds file and image caches first; the others then read them.
     prepared, jobs = distributed.rank0_first(_prepare, data_root, cat, folds_spec, cfg, run_dir)
     log.info("run %s: %d key(s), %d fold job(s) -> %s", exp, len(prepared), len(jobs), run_dir)

@@ -15,7 +15,7 @@ import numpy as np
 from fastai.callback.schedule import SuggestionMethod
 from fastai.learner import Learner
 
-from ..errors import ConfigError
+from fashiontag.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

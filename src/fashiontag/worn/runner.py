@@ -1,0 +1,140 @@
+"""The split file: runs/split/<dataset>.csv, one row per image of a dataset, cached and resumable.
+
+Columns: image (as in label.csv/question.csv, or relative to a plain image folder), worn, persons,
+x0 y0 x1 y1 (the most confident person box, normalised xyxy; empty when none), conf (its score),
+detector (weights name), weights_md5, imgsz, threshold. Rows are valid for one (weights_md5, imgsz,
+threshold): a rerun reuses them, a run with other weights refuses to replace them without --force.
+Progress is written to a hidden partial file every few batches, so an interrupted run continues.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from fashiontag.core.config import get
+from fashiontag.core.errors import DataError, FashiontagError
+from fashiontag.core.files import atomic_write_csv
+from fashiontag.core.skips import SkipReport
+from fashiontag.data.images import open_rgb
+from fashiontag.data.worn_file import BOX_COLUMNS, SPLIT_COLUMNS, list_images, read_split, split_path
+from fashiontag.yolo.person_detector import Detector, Persons, detect_people, load_detector
+from fashiontag.yolo.tiny_detector import tiny_weights
+
+log = logging.getLogger(__name__)
+
+LOG_EVERY_S = 10.0
+
+
+def _settings_match(df: pd.DataFrame, det: Detector, threshold: float) -> pd.Series:
+    return (df["weights_md5"] == det.md5) & (df["imgsz"] == det.imgsz) & ((df["threshold"] - threshold).abs() < 1e-9)
+
+
+def _row(image: str, persons: Persons, det: Detector, threshold: float) -> dict:
+    box = persons.box or (float("nan"),) * 4
+    return {"image": image, "worn": persons.count > 0, "persons": persons.count,
+            **dict(zip(BOX_COLUMNS, (round(v, 5) for v in box), strict=True)),
+            "conf": round(persons.conf, 5), "detector": det.name, "weights_md5": det.md5,
+            "imgsz": det.imgsz, "threshold": threshold}
+
+
+def _decode_batches(root: Path, batches: list[list[str]], skips: SkipReport
+                    ) -> Iterator[tuple[list[str], list[Image.Image]]]:
+    """Decode the next batch in a background thread while the detector runs on the current one."""
+
+    def decode(batch: list[str]) -> tuple[list[str], list[Image.Image]]:
+        names, images = [], []
+        for name in batch:
+            try:
+                images.append(open_rgb(root / name))
+                names.append(name)
+            except DataError as err:
+                skips.handle(err)
+        return names, images
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(decode, batches[0]) if batches else None
+        for i in range(len(batches)):
+            current = pending.result()
+            pending = pool.submit(decode, batches[i + 1]) if i + 1 < len(batches) else None
+            yield current
+
+
+def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path | None = None,
+              skips: SkipReport | None = None) -> tuple[pd.DataFrame, Path]:
+    """Detect people in every image of `root`; reuse and extend the cached split file; return it."""
+    root = Path(root)
+    skips = skips if skips is not None else SkipReport(skip=bool(get(cfg, "data.skip_bad", False)))
+    out = Path(out) if out else split_path(root, cfg)
+    images = list_images(root, skips)
+    threshold = float(get(cfg, "split.conf", 0.4))
+    weights, name = tiny_weights(str(get(cfg, "split.weights")), get(cfg, "cache.dir", "cache"))
+    det = load_detector(weights, device=str(get(cfg, "split.device", "auto")),
+                        imgsz=get(cfg, "split.imgsz", "auto"), cache_dir=get(cfg, "cache.dir", "cache"), name=name)
+    partial = out.parent / f".{out.stem}.{det.md5[:10]}-{det.imgsz}-{threshold:g}.partial.csv"
+    done = _cached_rows(out, partial, det, threshold, force)
+    wanted = set(images)
+    done = done[done["image"].isin(wanted)]
+    cached = set(done["image"])
+    todo = [im for im in images if im not in cached]
+    log.info("split %s: %d images, %d cached, %d to detect with %s (md5 %s, imgsz %d, conf %g, %s)",
+             root, len(images), len(done), len(todo), det.name, det.md5[:8], det.imgsz, threshold, det.device)
+    rows = done.to_dict("records")
+    batch = max(1, int(get(cfg, "split.batch", 16)))
+    save_every = max(1, int(get(cfg, "split.save_every", 20)))
+    batches = [todo[i: i + batch] for i in range(0, len(todo), batch)]
+    start = last_log = time.monotonic()
+    n_new = 0
+    for b, (names, pics) in enumerate(_decode_batches(root, batches, skips), start=1):
+        for name, persons in zip(names, detect_people(det, pics, threshold), strict=True):
+            rows.append(_row(name, persons, det, threshold))
+        n_new += len(batches[b - 1])
+        if b % save_every == 0 and b < len(batches):
+            atomic_write_csv(partial, pd.DataFrame(rows, columns=SPLIT_COLUMNS))
+        now = time.monotonic()
+        if now - last_log >= LOG_EVERY_S or b == len(batches):
+            rate = n_new / max(now - start, 1e-9)
+            log.info("split: %d/%d images (%.1f img/s, %.0fs left)", len(done) + n_new, len(images),
+                     rate, (len(todo) - n_new) / max(rate, 1e-9))
+            last_log = now
+    order = {im: i for i, im in enumerate(images)}
+    df = pd.DataFrame(rows, columns=SPLIT_COLUMNS)
+    df = df.sort_values("image", key=lambda s: s.map(order)).reset_index(drop=True)
+    atomic_write_csv(out, df)
+    partial.unlink(missing_ok=True)
+    skips.write(out.with_suffix(".skipped.csv"))
+    log.info("split file %s: %d worn, %d hanger/flat", out, int(df["worn"].sum()), int((~df["worn"]).sum()))
+    from fashiontag.worn.samples import write_samples  # contact sheets to check the detector by eye
+
+    write_samples(root, df, out, seed=int(get(cfg, "seed", 0)))
+    return df, out
+
+
+def _cached_rows(out: Path, partial: Path, det: Detector, threshold: float, force: bool) -> pd.DataFrame:
+    """Rows already computed with these exact settings (final file first, then the partial file)."""
+    empty = pd.DataFrame(columns=SPLIT_COLUMNS)
+    if force:
+        partial.unlink(missing_ok=True)
+        return empty
+    frames = []
+    if out.exists():
+        old = read_split(out)
+        same = _settings_match(old, det, threshold)
+        if len(old) and not same.all():
+            first = old[~same].iloc[0]
+            raise FashiontagError(
+                f"{out} was made with other detector settings ({first['detector']}, md5 {first['weights_md5'][:8]}, "
+                f"imgsz {first['imgsz']}, conf {first['threshold']:g}); pass --force to replace it"
+            )
+        frames.append(old)
+    if partial.exists():
+        frames.append(read_split(partial))
+    if not frames:
+        return empty
+    return pd.concat(frames, ignore_index=True).drop_duplicates("image", keep="first")
