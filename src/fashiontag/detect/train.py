@@ -16,7 +16,8 @@ import yaml
 from fashiontag.core.config import save_config
 from fashiontag.core.errors import FashiontagError, WeightsUnavailableError
 from fashiontag.core.files import atomic_write_json, read_json
-from fashiontag.yolo.env import import_ultralytics, is_online
+from fashiontag.core.network import is_online
+from fashiontag.yolo.env import import_ultralytics
 from fashiontag.yolo.person_detector import resolve_device
 
 log = logging.getLogger(__name__)

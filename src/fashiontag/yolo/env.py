@@ -3,60 +3,21 @@
 Ultralytics decides at import time whether it is online (two DNS look-ups that can take seconds each
 when there is no network), downloads fonts and AMP-check weights on demand, auto-installs missing
 packages and sends usage events when online. A pipeline must instead fail fast with a clear message,
-so this module probes the network once with a short timeout *before* ultralytics is imported and sets
-its documented environment switches (`YOLO_OFFLINE`, `YOLO_AUTOINSTALL`). Import ultralytics only
-through `import_ultralytics()`.
+so this module asks core/network.py (FASHIONTAG_OFFLINE=1, else one short probe of GitHub, where the
+weights are release assets) *before* ultralytics is imported and sets its documented environment
+switches (`YOLO_OFFLINE`, `YOLO_AUTOINSTALL`). Import ultralytics only through `import_ultralytics()`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
-import threading
 from types import ModuleType
 
+from fashiontag.core.network import is_online
+
 log = logging.getLogger(__name__)
-
-# Weights are GitHub release assets, so GitHub is the host that matters.
-PROBE_HOST = ("github.com", 443)
-PROBE_TIMEOUT_S = 2.0
-
-_online: bool | None = None
-
-
-def network_available(host: tuple[str, int] = PROBE_HOST, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """True if a TCP connection to `host` opens within `timeout` seconds.
-
-    DNS resolution has no timeout of its own (getaddrinfo can block for many seconds without a
-    network), so the probe runs in a daemon thread and is abandoned when the time is up.
-    """
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection(host, timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, name="net-probe", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(result and result[0])
-
-
-def is_online() -> bool:
-    """Cached: probed once per process; `YOLO_OFFLINE=1` (set by the user) means offline without a probe."""
-    global _online
-    if _online is None:
-        if os.environ.get("YOLO_OFFLINE", "").lower() in ("1", "true", "yes"):
-            _online = False
-        else:
-            _online = network_available()
-            log.debug("network probe %s:%d -> %s", *PROBE_HOST, "online" if _online else "offline")
-    return _online
 
 
 def configure_ultralytics() -> bool:

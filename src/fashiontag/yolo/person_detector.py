@@ -17,7 +17,8 @@ from PIL import Image
 
 from fashiontag.core.errors import FashiontagError, WeightsUnavailableError
 from fashiontag.core.files import file_md5
-from fashiontag.yolo.env import import_ultralytics, is_online
+from fashiontag.core.network import is_online
+from fashiontag.yolo.env import import_ultralytics
 
 log = logging.getLogger(__name__)
 
