@@ -13,10 +13,11 @@ from fashiontag.cli import main
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.boxes import Box
+from fashiontag.detect.classes import ALIASES, DEFAULT_CLASSES
 from fashiontag.detect.convert_dataturks import read_dataturks
 from fashiontag.detect.convert_voc import parse_voc, read_voc_folder
-from fashiontag.detect.yolo_dataset import DEFAULT_CLASSES, ClassMap, split_images, write_yolo_dataset
 from fashiontag.synth.garment_boxes import write_demo_images, write_images
+from fashiontag.yolo.dataset import ClassMap, split_images, write_yolo_dataset
 
 CLASSES = DEFAULT_CLASSES
 
@@ -89,7 +90,7 @@ def test_voc_round_trip(tmp_path: Path, garments) -> None:
 
 
 def test_voc_round_trip_on_demo_photos(tmp_path: Path) -> None:
-    """The demo generator's photos (data/demo.py render_sample) with their exact garment boxes."""
+    """The demo generator's photos (synth/demo.py render_sample) with their exact garment boxes."""
     items = write_demo_images(tmp_path / "demo", 6, seed=1, size=96)
     for path, boxes in items:
         path.with_suffix(".xml").write_text(voc_xml(path.name, (96, 96), boxes))
@@ -184,7 +185,7 @@ def test_voc_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_class_map_normalises_spellings() -> None:
-    cmap = ClassMap(CLASSES)
+    cmap = ClassMap(CLASSES, ALIASES)
     assert cmap.index("Tshirt") == cmap.index("T-Shirts") == CLASSES.index("t-shirt")
     assert cmap.index("Jeans") == CLASSES.index("jeans")
     assert cmap.index("pants") == CLASSES.index("trousers")

@@ -13,8 +13,8 @@ from fashiontag.cli import main
 from fashiontag.core.errors import FashiontagError, WeightsUnavailableError
 from fashiontag.data.boxes import Sample
 from fashiontag.detect import train as detect_train
-from fashiontag.detect.yolo_dataset import write_yolo_dataset
 from fashiontag.synth.garment_boxes import write_images
+from fashiontag.yolo.dataset import write_yolo_dataset
 
 CLASSES = ["shirt", "jeans", "shoes"]
 SIZE = 64

@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 def _convert(args: argparse.Namespace) -> int:
     from fashiontag.core.skips import SkipReport
-    from fashiontag.detect.yolo_dataset import parse_classes, write_yolo_dataset
+    from fashiontag.detect.classes import ALIASES, parse_classes
+    from fashiontag.yolo.dataset import write_yolo_dataset
 
     skips = SkipReport(skip=args.skip_bad)
     if args.format == "voc":
@@ -26,7 +27,7 @@ def _convert(args: argparse.Namespace) -> int:
 
         samples = read_dataturks(args.src, args.images, skips)
     summary = write_yolo_dataset(samples, args.out, parse_classes(args.classes), args.val_fraction, args.seed,
-                                 args.force, bad_images=skips.rows)
+                                 args.force, bad_images=skips.rows, aliases=ALIASES)
     print(json.dumps(summary, indent=2))
     return 0
 

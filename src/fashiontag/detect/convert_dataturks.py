@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.boxes import Box, Sample
-from fashiontag.detect.yolo_dataset import image_size
+from fashiontag.yolo.dataset import image_size
 
 log = logging.getLogger(__name__)
 

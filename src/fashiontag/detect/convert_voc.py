@@ -15,7 +15,7 @@ from pathlib import Path
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.boxes import Box, Sample
-from fashiontag.detect.yolo_dataset import image_size
+from fashiontag.yolo.dataset import image_size
 
 log = logging.getLogger(__name__)
 

@@ -74,12 +74,12 @@ def render(rng: random.Random, classes: list[str], size: tuple[int, int] = (128,
     return img, boxes
 
 
-# The demo generator's garments (data/demo.py) and the detection class each one is.
+# The demo generator's garments (synth/demo.py) and the detection class each one is.
 DEMO_GARMENTS = {"skirt_length_labels": "skirt", "sleeve_length_labels": "top"}
 
 
 def write_demo_images(folder: str | Path, n: int, seed: int = 0, size: int = 128) -> list[tuple[Path, list[Box]]]:
-    """`n` photos from the demo generator (worn, on a hanger or flat; exact garment boxes) as JPEGs."""
+    """`n` photos from the demo generator (synth/demo.py; worn, on a hanger or flat; exact garment boxes) as JPEGs."""
     from fashiontag.synth.demo import demo_values, render_sample
 
     folder = Path(folder)

@@ -1,10 +1,13 @@
-"""The YOLO dataset both converters write: images/{train,val}, labels/{train,val}, data.yaml.
+"""The one YOLO dataset writer: images/{train,val}, labels/{train,val}, bad_boxes.csv, summary.json, data.yaml.
 
-Converters turn their annotation format into `Sample`s (an image file and pixel boxes); this module
-checks every box against the image and the class list, splits images 80/20 with a seed, and writes
-the dataset. Bad boxes (unknown label, zero area, outside the image) are dropped, counted and listed
-in bad_boxes.csv, never kept silently; an image left with no valid box is dropped too (it would
-otherwise teach the detector that its garments are background) and listed there as well.
+Its callers hand it `Sample`s (an image file and pixel boxes): the annotation converters of the detect
+stage (detect/convert_voc.py, detect/convert_dataturks.py) and the tiny person detector's generated
+figures (yolo/tiny_detector.py). It checks every box against the image and the class list, splits images
+(seeded, 80/20 by default, or as the caller assigns them) and writes the dataset. Bad boxes (unknown
+label, zero area, outside the image) are dropped, counted and listed in bad_boxes.csv, never kept
+silently; an image left with no valid box is dropped too (it would otherwise teach the detector that
+its objects are background) and listed there as well. Only a sample given without any box is kept as
+a negative (empty label file) when `keep_negatives` is set.
 """
 
 from __future__ import annotations
@@ -25,10 +28,6 @@ from fashiontag.data.images import open_rgb
 
 log = logging.getLogger(__name__)
 
-# The garments the write-ups tag; `--classes` replaces the list.
-DEFAULT_CLASSES = ["shirt", "t-shirt", "jacket", "jeans", "trousers", "sunglasses", "shoes", "top", "skirt"]
-# Spellings seen in clothing annotation sets that the normalised match below does not catch.
-ALIASES = {"tee": "t-shirt", "pant": "trousers", "jean": "jeans", "glasse": "sunglasses", "sneaker": "shoes"}
 # Coordinates may overshoot the image by rounding; more than this (pixels) is a bad box.
 EDGE_TOLERANCE = 1.0
 BAD_BOXES_CSV = "bad_boxes.csv"
@@ -42,26 +41,19 @@ def _norm(label: str) -> str:
 
 
 class ClassMap:
-    """Maps annotation labels onto class indices by normalised name (plus ALIASES)."""
+    """Maps annotation labels onto class indices by normalised name (plus `aliases`: spelling -> class)."""
 
-    def __init__(self, classes: list[str]):
+    def __init__(self, classes: list[str], aliases: dict[str, str] | None = None):
         if not classes:
             raise FashiontagError("the class list is empty")
         self.classes = list(classes)
         self._index = {_norm(c): i for i, c in enumerate(self.classes)}
-        for alias, target in ALIASES.items():
+        for alias, target in (aliases or {}).items():
             if _norm(target) in self._index:
                 self._index.setdefault(_norm(alias), self._index[_norm(target)])
 
     def index(self, label: str) -> int | None:
         return self._index.get(_norm(label))
-
-
-def parse_classes(spec: str | list[str] | None) -> list[str]:
-    if spec is None:
-        return list(DEFAULT_CLASSES)
-    names = spec.split(",") if isinstance(spec, str) else list(spec)
-    return [n.strip() for n in names if n.strip()]
 
 
 def box_problem(box: Box, width: int, height: int, classes: ClassMap) -> str | None:
@@ -129,19 +121,28 @@ def write_yolo_dataset(
     seed: int = 0,
     force: bool = False,
     bad_images: list[dict] | None = None,
+    *,
+    aliases: dict[str, str] | None = None,
+    splits: list[str] | None = None,
+    keep_negatives: bool = False,
 ) -> dict:
     """Validate boxes, split, copy images, write labels, bad_boxes.csv, summary.json and data.yaml (last).
 
     `bad_images` are rows (file, line, reason) the converter already rejected; they join the report.
-    Returns the summary: counts of images per split, boxes per class, bad boxes and dropped images.
+    `splits` ("train"/"val" per sample) replaces the seeded split; `keep_negatives` keeps samples given
+    without boxes, with an empty label file. Returns the summary: counts of images per split, boxes per
+    class, bad boxes and dropped images.
     """
     out = Path(out)
+    if splits is not None and (len(splits) != len(samples) or set(splits) - set(SPLIT_NAMES)):
+        raise ValueError(f"splits must name {SPLIT_NAMES} for each of the {len(samples)} samples")
     prepare_output(out, force)
-    cmap = ClassMap(classes)
+    cmap = ClassMap(classes, aliases)
     report = list(bad_images or [])
     kept: list[tuple[Sample, list[str]]] = []
+    kept_splits: list[str] = []
     n_bad = 0
-    for sample in samples:
+    for i, sample in enumerate(samples):
         lines = []
         for j, box in enumerate(sample.boxes):
             problem = box_problem(box, sample.width, sample.height, cmap)
@@ -152,22 +153,24 @@ def write_yolo_dataset(
                                "reason": problem})
                 continue
             lines.append(yolo_line(cmap.index(box.label), box, sample.width, sample.height))
-        if not lines:
+        if not lines and not (keep_negatives and not sample.boxes):
             report.append({"file": sample.source or str(sample.image), "image": str(sample.image),
                            "reason": "image dropped: no valid box"})
             continue
         kept.append((sample, lines))
+        if splits is not None:
+            kept_splits.append(splits[i])
     if not kept:
         raise FashiontagError(f"no image with a valid box to write into {out} (see the converter's warnings)")
 
-    splits = split_images(len(kept), val_fraction, seed)
+    splits = kept_splits if splits is not None else split_images(len(kept), val_fraction, seed)
     taken: set[str] = set()
     per_class = [0] * len(classes)
     for (sample, lines), split in zip(kept, splits, strict=True):
         name = _unique_name(sample.image, taken)
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sample.image, out / "images" / split / name)
-        atomic_write_text(out / "labels" / split / f"{Path(name).stem}.txt", "\n".join(lines) + "\n")
+        atomic_write_text(out / "labels" / split / f"{Path(name).stem}.txt", "".join(f"{line}\n" for line in lines))
         for line in lines:
             per_class[int(line.split()[0])] += 1
 
