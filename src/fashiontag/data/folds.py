@@ -24,10 +24,10 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.files import atomic_write_csv, file_md5
+from fashiontag.fashionai.fold_file import FOLD_COLUMNS, read_fold_file
 
 log = logging.getLogger(__name__)
 
-FOLD_COLUMNS = ["image", "key", "y", "fold"]
 GENERIC_ROOT_NAMES = {
     "train", "training", "trainval", "test", "tests", "val", "valid", "validation", "data", "dataset",
     "images", "labelled", "labeled", "round1", "round2",
@@ -128,29 +128,6 @@ def write_folds(path: str | Path, folds: pd.DataFrame, force: bool = False) -> P
     return atomic_write_csv(path, folds[FOLD_COLUMNS])
 
 
-def _read_fold_file(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(path, "fold file not found; make it with `fashiontag folds --data ROOT`")
-    try:
-        table = pd.read_csv(path, dtype={"image": str, "key": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"unreadable fold file: {exc}") from None
-    missing = [c for c in ("image", "key", "fold") if c not in table.columns]
-    if missing:
-        raise DataError(path, f"missing columns {missing} (expected {','.join(FOLD_COLUMNS)})")
-    fold = pd.to_numeric(table["fold"], errors="coerce")
-    bad = fold.isna() | (fold < 0) | (fold % 1 != 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(path, f"fold {table['fold'].iloc[row]!r} is not a non-negative integer", row + 2)
-    table["fold"] = fold.astype(np.int64)
-    dup = table.duplicated(["image", "key"])
-    if dup.any():
-        row = int(np.flatnonzero(dup.to_numpy())[0])
-        raise DataError(path, f"duplicate row for {table['image'].iloc[row]} ({table['key'].iloc[row]})", row + 2)
-    return table
-
-
 def load_folds(path: str | Path, labels: pd.DataFrame) -> pd.DataFrame:
     """`labels` (rows and order kept) with an int `fold` column from the fold file.
 
@@ -159,7 +136,7 @@ def load_folds(path: str | Path, labels: pd.DataFrame) -> pd.DataFrame:
     naming both counts and the file: folds made for other data must be regenerated, never guessed.
     """
     path = Path(path)
-    table = _read_fold_file(path)
+    table = read_fold_file(path, missing_hint="make it with `fashiontag folds --data ROOT`")
     table = table[table["key"].isin(set(labels["key"]))].rename(columns={"y": "fold_y"})
     cols = ["image", "key", "fold"] + (["fold_y"] if "fold_y" in table.columns else [])
     merged = labels.merge(table[cols], on=["image", "key"], how="outer", indicator=True, sort=False)

@@ -21,6 +21,7 @@ import pandas as pd
 from fashiontag.core.config import apply_overrides, load_yaml, save_config, with_base_defaults
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.files import atomic_write_csv, atomic_write_json, read_csv_checked, read_json
+from fashiontag.fashionai.fold_file import read_fold_file
 from fashiontag.fashionai.keys import OFFICIAL_KEYS
 from fashiontag.fashionai.probs import PREFIX, prob_columns, probs_of
 
@@ -173,17 +174,15 @@ def load_test(key_dir: str | Path) -> pd.DataFrame:
     return read_prob_table(Path(key_dir) / "test.csv")
 
 
-def load_folds(key_dir: str | Path) -> pd.DataFrame:
-    """image -> fold of a key: folds.csv when the run kept it, else the oof's fold column."""
+def key_folds(key_dir: str | Path) -> pd.DataFrame:
+    """image -> fold of a run's key: its folds.csv when the run kept one, else the oof's fold column."""
     key_dir = Path(key_dir)
     path = key_dir / "folds.csv"
     if path.exists():
-        df = pd.read_csv(path, dtype={"image": str, "key": str})
-        if not {"image", "fold"} <= set(df.columns):
-            raise DataError(path, "folds file needs image and fold columns")
+        df = read_fold_file(path, need=("image", "fold"))
         if "key" in df.columns and key_dir.name in set(df["key"]):
             df = df[df["key"] == key_dir.name]
-        return df[["image", "fold"]].astype({"fold": int}).reset_index(drop=True)
+        return df[["image", "fold"]].reset_index(drop=True)
     return load_oof(key_dir)[["image", "fold"]]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fashiontag.fashionai.runs import RunError, fold_dirs, load_folds, require_files
+from fashiontag.fashionai.runs import RunError, fold_dirs, key_folds, require_files
 from fashiontag.models.build import load_fold_model
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def iter_fold_models(key_dir: str | Path, device: torch.device) -> Iterator[tupl
     folds = fold_dirs(key_dir)
     if not folds:
         raise RunError(f"{key_dir} has no fold_<k> directories (made by `fashiontag train`)")
-    expected = sorted(set(load_folds(key_dir)["fold"])) if (key_dir / "folds.csv").exists() else list(folds)
+    expected = sorted(set(key_folds(key_dir)["fold"])) if (key_dir / "folds.csv").exists() else list(folds)
     absent = [k for k in expected if k not in folds]
     if absent:
         log.warning("%s: folds %s are not trained; predictions average the %d trained fold(s)",

@@ -25,6 +25,7 @@ import pandas as pd
 from fashiontag.core.errors import FashiontagError
 from fashiontag.core.files import atomic_write_csv, atomic_write_json, read_json
 from fashiontag.data.worn_modes import GROUPS, merge_groups, split_for, split_mode
+from fashiontag.fashionai.fold_file import read_fold_file
 from fashiontag.fashionai.format import read_attributes, read_questions
 from fashiontag.fashionai.runs import (
     RunError,
@@ -84,8 +85,8 @@ def merge_trained_key(key_dir: Path, key: str, sub_runs: Path, cfg: dict, values
     if not parts:
         return None
     key_dir.mkdir(parents=True, exist_ok=True)
-    folds = pd.concat([pd.read_csv(d / "folds.csv", dtype={"image": str, "key": str})
-                       for d in dirs.values() if (d / "folds.csv").exists()], ignore_index=True)
+    folds = pd.concat([read_fold_file(d / "folds.csv") for d in dirs.values() if (d / "folds.csv").exists()],
+                      ignore_index=True)
     order = folds.sort_values(["fold", "image"], kind="stable")  # fold by fold, like merge_key's oof.csv
     atomic_write_csv(key_dir / "folds.csv", order.reset_index(drop=True))
     done = pd.concat(list(parts.values()), ignore_index=True)

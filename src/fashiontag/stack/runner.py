@@ -28,9 +28,9 @@ from fashiontag.fashionai.probs import with_probs
 from fashiontag.fashionai.runs import (
     RunError,
     check_same_folds,
+    key_folds,
     key_values,
     list_keys,
-    load_folds,
     load_oof,
     read_prob_table,
     require_files,
@@ -58,7 +58,7 @@ def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: d
     key = key_dir.name
     require_plain_mode(cfg, "stack")  # crop/separate runs need crops / group merging (split/modes.py)
     oof = load_oof(key_dir)
-    check_same_folds(oof, load_folds(key_dir), f"stack {key_dir}", ("oof.csv", "folds.csv"))
+    check_same_folds(oof, key_folds(key_dir), f"stack {key_dir}", ("oof.csv", "folds.csv"))
     train_root = Path(cfg.get("data", {}).get("root", "."))
     questions = _test_questions(test_root, key)
     test_paths = [str(Path(test_root) / i) for i in questions["image"]] if len(questions) else []

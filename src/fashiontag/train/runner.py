@@ -27,6 +27,7 @@ from fashiontag.data.cache import build_cache
 from fashiontag.data.folds import dataset_name, folds_path, load_folds, make_folds, write_folds
 from fashiontag.data.loaders import soft_targets
 from fashiontag.data.worn_modes import crops_for, restrict_to_group, split_mode
+from fashiontag.fashionai.fold_file import read_fold_file
 from fashiontag.fashionai.format import Dataset, load_dataset
 from fashiontag.fashionai.runs import cv_summary
 from fashiontag.train import distributed
@@ -74,7 +75,7 @@ def _check_key_folds(key_dir: Path, rows: pd.DataFrame, force: bool) -> None:
     path = key_dir / "folds.csv"
     mine = rows[["image", "key", "fold", "y"]].reset_index(drop=True)
     if path.exists() and not force:
-        old = pd.read_csv(path, dtype={"image": str, "key": str})
+        old = read_fold_file(path, need=("image", "fold"))
         merged = mine.merge(old[["image", "fold"]], on="image", how="outer", suffixes=("", "_old"))
         if merged["fold"].isna().any() or merged["fold_old"].isna().any() or \
                 (merged["fold"] != merged["fold_old"]).any():
