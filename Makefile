@@ -26,7 +26,7 @@ exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
 .PHONY: help install demo clothing test lint data demo-data check-data import folds train train-ddp predict stack ensemble report submit \
-        validate score tag split bench detect-train fmnist detect-convert detect embed import-idx
+        validate score tag worn worn-train-tiny bench detect-train fmnist detect-convert detect embed import-idx
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [DATA=.. TEST=.. CAT=.. CONFIG=.. FOLDS=.. EXP=.. OUT=..]\n\n"} \
@@ -93,8 +93,11 @@ score: ## score the submission OUT against ANSWERS (a label.csv)
 tag: ## tag images: make tag RUN=... IMAGES=dir
 	$(FT) tag $(IMAGES) --run $(RUN)
 
-split: ## YOLO hanger-vs-worn split of DATA: runs/split/<dataset>.csv (SET=split.weights=tiny offline; FORCE=1 redo)
-	$(FT) split --data $(DATA) $(cfg) $(sets) $(if $(FORCE),--force)
+worn: ## YOLO hanger-vs-worn split file of DATA: runs/worn/<dataset>.csv (SET=worn.weights=tiny offline; FORCE=1 redo)
+	$(FT) worn --data $(DATA) $(cfg) $(sets) $(if $(FORCE),--force)
+
+worn-train-tiny: ## train (or reuse) the tiny person detector on generated figures; prints its weights path (worn.weights)
+	$(FT) worn-train-tiny
 
 bench: ## throughput benchmark: bare model vs project pipeline vs plain DataLoader
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

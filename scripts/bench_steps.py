@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fashiontag.core.config import load_config
 from fashiontag.data.cache import build_cache
 from fashiontag.data.images import open_rgb
 from fashiontag.data.loaders import fold_dataloaders, test_dataloader
@@ -30,7 +31,7 @@ from fashiontag.train.learner import make_learner
 
 HEAD = {"hidden": [512, 512], "dropout": 0.25, "pool": "avg"}
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-AUG = {"flip": True, "zoom": [1.0, 1.1], "rotate": 10, "contrast": 0.05, "p_affine": 0.75}
+AUG = load_config()["augment"]  # base.yaml's: flip, zoom 1-1.1, rotate 10, contrast 0.05 (p 0.75)
 N_CLASSES = 10
 
 
@@ -136,7 +137,8 @@ def _learner(backbone: str, size: int, bs: int, paths: list[str], cache_dir: Pat
              workers: int, compile_model: bool):
     dls = project_dls(size, bs, paths, cache_dir, device, workers)
     model = make_model(backbone, device)
-    train_cfg = {"precision": "bf16", "channels_last": True, "compile": compile_model}
+    train_cfg = {**load_config()["train"], "label_smoothing": 0.0, "precision": "bf16", "channels_last": True,
+                 "compile": compile_model}
     return make_learner(model, dls, train_cfg, cache_dir, device), len(dls.train)
 
 
@@ -227,7 +229,6 @@ def project_tta(backbone: str, size: int, bs: int, paths: list[str], cache_dir: 
                 device: torch.device, seed: int = 42) -> float:
     """The default TTA (configs/base.yaml: original + 4 seeded augmented views) through the project's own
     predict_views and test loaders: view-images per second, image cache already built."""
-    from fashiontag.core.config import load_config
     from fashiontag.models.tta import predict_views, view_plan
 
     model = make_model(backbone, device).eval()

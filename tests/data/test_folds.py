@@ -24,7 +24,9 @@ def test_folds_path_rule(tmp_path):
     assert dataset_name(tmp_path / "demo" / "train") == "demo_train"
     assert dataset_name(tmp_path / "demo" / "Validation") == "demo_Validation"
     assert dataset_name(tmp_path / "cs") == "cs"
-    assert folds_path(tmp_path / "cs") == Path("folds") / "cs.csv"
+    assert folds_path(tmp_path / "cs", "folds") == Path("folds") / "cs.csv"
+    with pytest.raises(TypeError, match="data.folds_dir"):
+        folds_path(tmp_path / "cs")  # no default of its own: the config's data.folds_dir decides
     assert str(folds_path(tmp_path / "cs", "out")) == "out/cs.csv"
     cfg = load_config(overrides=[f"data.root={tmp_path / 'demo' / 'train'}", "data.folds_dir=ff"])
     assert str(folds_path(cfg)) == "ff/demo_train.csv"

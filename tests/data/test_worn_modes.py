@@ -1,4 +1,4 @@
-"""split.mode table functions: groups, merge back in question order, crop boxes, per-group scores."""
+"""worn.mode table functions: groups, merge back in question order, crop boxes, per-group scores."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ QUESTIONS = pd.DataFrame({"image": ["d.jpg", "a.jpg", "b.jpg", "c.jpg"], "key": 
 
 def test_check_mode():
     assert [check_mode(m) for m in (None, "none", "crop")] == ["none", "none", "crop"]
-    with pytest.raises(ConfigError, match="split.mode"):
+    with pytest.raises(ConfigError, match="worn.mode"):
         check_mode("person")
 
 
@@ -66,8 +66,8 @@ def test_merge_refuses_gaps_and_overlaps():
 def test_missing_split_row_is_named_or_hanger():
     table = pd.DataFrame({"image": ["a.jpg", "zzz.jpg"], "key": ["k", "k"]})
     with pytest.raises(DataError, match="zzz.jpg") as err:
-        attach_worn(table, SPLIT, "runs/split/x.csv")
-    assert "runs/split/x.csv" in str(err.value)
+        attach_worn(table, SPLIT, "runs/worn/x.csv")
+    assert "runs/worn/x.csv" in str(err.value)
     assert attach_worn(table, SPLIT, on_missing="hanger")["group"].tolist() == ["worn", "hanger"]
 
 
@@ -100,10 +100,10 @@ def test_restrict_to_group_uses_the_split_file(tmp_path):
     (root / "Images" / "k").mkdir(parents=True)
     for name in SPLIT["image"]:
         (root / name).write_bytes(b"x")  # list_images (folder mode) only needs the files to exist
-    cfg = load_config(None, [f"split.out_dir={tmp_path / 'split'}", "split.mode=separate"])
+    cfg = load_config(None, [f"worn.out_dir={tmp_path / 'split'}", "worn.mode=separate"])
     atomic_write_csv(split_path(root, cfg), SPLIT)  # complete split file: no detector is loaded
     assert restrict_to_group(cfg, root, QUESTIONS) is QUESTIONS  # not inside a group sub-run
-    cfg["split"]["group"] = "worn"
+    cfg["worn"]["group"] = "worn"
     assert restrict_to_group(cfg, root, QUESTIONS)["image"].tolist() == ["a.jpg", "c.jpg"]
     only_hanger = QUESTIONS[QUESTIONS["image"].isin(["b.jpg", "d.jpg"])]
     with pytest.raises(DataError, match="no worn images of k"):

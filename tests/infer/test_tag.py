@@ -32,7 +32,7 @@ def test_tags_are_fold_averaged_top_values(run):
     assert len(skips) == 0
     assert list(df["image"].unique()) == images and len(df) == 3 * 2
     assert list(df["rank"]) == [1, 2] * 3
-    cfg = {**run["cfg"], "tta": {"enabled": False}}
+    cfg = {**run["cfg"], "tta": {**run["cfg"]["tta"], "enabled": False}}
     probs = np.mean([predict_fold(*load_fold_model(run["key_dir"] / f"fold_{k}"), images, cfg, torch.device("cpu"),
                                   SkipReport()) for k in (0, 1)], axis=0)
     first = df[df["image"] == images[0]]

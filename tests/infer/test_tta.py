@@ -50,12 +50,13 @@ def _cfg(tmp_path, *sets):
 
 
 def test_view_plan():
-    assert view_plan({"enabled": False}, 0) == [ORIG]
-    assert view_plan({"flips_only": True}, 0) == [ORIG, FLIP]
-    plan = view_plan({"n_views": 8, "n_random": 4}, 42)
+    tta = load_config()["tta"]  # every TTA setting, as base.yaml gives them
+    assert view_plan({**tta, "enabled": False}, 0) == [ORIG]
+    assert view_plan({**tta, "flips_only": True}, 0) == [ORIG, FLIP]
+    plan = view_plan({**tta, "n_views": 8, "n_random": 4}, 42)
     assert plan[0] == ORIG and len(plan) == 5 and len(set(plan[1:])) == 4 and all(0 <= v < 8 for v in plan[1:])
-    assert plan == view_plan({"n_views": 8, "n_random": 4}, 42)  # seeded
-    assert view_plan({"n_views": 3, "n_random": 9}, 0) == [ORIG, 0, 1, 2]
+    assert plan == view_plan({**tta, "n_views": 8, "n_random": 4}, 42)  # seeded
+    assert view_plan({**tta, "n_views": 3, "n_random": 9}, 0) == [ORIG, 0, 1, 2]
     with pytest.raises(ConfigError):
         combine_views(np.ones((2, 1, 2)) / 2, "median")
 

@@ -1,4 +1,4 @@
-"""split.mode end to end: train, predict and submit on generated demo data in every mode (CPU, tiny CNN).
+"""worn.mode end to end: train, predict and submit on generated demo data in every mode (CPU, tiny CNN).
 
 The split file is written from the generator's truth (worn, person box), so these tests check the
 training/prediction plumbing of each mode; detection itself is tested in test_split.py / _tiny.py.
@@ -51,7 +51,7 @@ def demo(tmp_path_factory) -> Path:
 
 def config(tmp: Path, demo: Path, mode: str) -> dict:
     cfg = load_config(None, [
-        f"split.mode={mode}", f"split.out_dir={tmp / 'split'}", f"data.root={demo / 'train'}",
+        f"worn.mode={mode}", f"worn.out_dir={tmp / 'split'}", f"data.root={demo / 'train'}",
         f"runs_dir={tmp / 'runs'}", f"cache.dir={tmp / 'cache'}", f"data.folds_dir={tmp / 'folds'}",
         "data.n_folds=2", "model.backbone=test_efficientnet", "model.pretrained=false", "model.head_hidden=[8]",
         "train.stages=[32]", "train.frozen_epochs=0", "train.unfrozen_epochs=1", "train.lr=0.01",
@@ -97,7 +97,7 @@ def test_separate_mode_end_to_end(tmp_path, demo):
     np.testing.assert_allclose(merged.loc[part.index, "p_0"], part["p_0"])
     cv = pd.read_json(run / KEY / "cv.json", typ="series")
     assert set(cv["groups"]) == {"worn", "hanger"}
-    with pytest.raises(ConfigError, match="split.mode=separate"):  # tag cannot merge groups: says so
+    with pytest.raises(ConfigError, match="worn.mode=separate"):  # tag cannot merge groups: says so
         tag_images([demo / "test" / "Images"], run)
 
 
@@ -117,7 +117,7 @@ def test_crop_mode_trains_on_person_boxes(tmp_path, demo, monkeypatch):
     worn = truth[truth["split"] == "train"]["worn"].to_numpy(dtype=bool)
     assert sum(c is not None for c in crops) == worn.sum()  # worn: a person box; hanger: uncropped
     assert all(0.0 <= v <= 1.0 for c in crops if c for v in c)
-    with pytest.raises(ConfigError, match="split.mode=crop"):  # the stack would read uncropped images
+    with pytest.raises(ConfigError, match="worn.mode=crop"):  # the stack would read uncropped images
         stack_run(run, demo / "test")
 
 

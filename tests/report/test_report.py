@@ -28,7 +28,7 @@ def runs(tmp_path):
     xgb = make_run(runs, "cnn_xgb", 2.5, 2, t)
     write_derived_config(xgb / KEY, {"seed": 0}, "stack", [str(a / KEY)], ["v"] * 6, oof_file="oof.csv")
     blend_runs([a, xgb], runs / "blend", load_config())
-    (runs / "split").mkdir()  # not a run: ignored by discovery
+    (runs / "worn").mkdir()  # not a run (the split files): ignored by discovery
     return runs
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from fashiontag.core.config import load_config
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.loaders import view_loaders as loaders
 from fashiontag.fashionai.probs import probs_of
@@ -37,7 +38,7 @@ def test_heads_never_train_on_their_fold():
     y = rng.integers(0, 3, n)
     X = rng.normal(0, 1, (n, 10)).astype(np.float32)
     X[:, 0] += 3 * y  # one informative feature
-    oof, heads = fit_fold_heads(X, y, folds, 3, STACK, seed=0)
+    oof, heads = fit_fold_heads(X, y, folds, 3, {**load_config()["stack"], **STACK}, seed=0)
     assert [h.fold for h in heads] == [0, 1, 2, 3]
     for h in heads:
         own = np.flatnonzero(folds == h.fold)

@@ -69,7 +69,7 @@ def test_ddp_refuses_feature_cache_gpus_and_separate_mode():
     with pytest.raises(ConfigError, match="--gpus 2"):
         dist.check_config(ok, gpus=2)
     with pytest.raises(ConfigError, match="separate"):
-        dist.check_config(load_config(None, ["split.mode=separate"]))
+        dist.check_config(load_config(None, ["worn.mode=separate"]))
 
 
 def _free_port() -> int:

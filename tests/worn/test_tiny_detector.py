@@ -42,8 +42,8 @@ def test_tiny_detector_tells_worn_from_hanger(tiny_weights):
 
 def test_split_of_demo_data_agrees_with_truth(tiny_weights, tmp_path):
     demo = make_demo_data(tmp_path / "demo", n_train=30, n_test=10, seed=5)
-    cfg = load_config(None, ["split.weights=tiny", f"split.out_dir={tmp_path / 'split'}",
-                             f"cache.dir={CACHE.parent}", "split.device=cpu"])
+    cfg = load_config(None, ["worn.weights=tiny", f"worn.out_dir={tmp_path / 'split'}",
+                             f"cache.dir={CACHE.parent}", "worn.device=cpu"])
     df, path = run_split(demo.train, cfg)
     assert path.name == "demo_train.csv" and set(df["detector"]) == {f"tiny:{tiny_weights.parent.name}"}
     truth = pd.read_csv(demo.truth)

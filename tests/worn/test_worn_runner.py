@@ -57,9 +57,9 @@ def make_root(root: Path, n: int = 10, test: bool = False) -> Path:
 
 
 def cfg_for(tmp_path: Path, weights: Path, **split) -> dict:
-    sets = [f"split.weights={weights}", f"split.out_dir={tmp_path / 'split'}", "split.batch=4",
-            "split.imgsz=64", "split.device=cpu", f"cache.dir={tmp_path / 'cache'}"]
-    return load_config(None, sets + [f"split.{k}={v}" for k, v in split.items()])
+    sets = [f"worn.weights={weights}", f"worn.out_dir={tmp_path / 'split'}", "worn.batch=4",
+            "worn.imgsz=64", "worn.device=cpu", f"cache.dir={tmp_path / 'cache'}"]
+    return load_config(None, sets + [f"worn.{k}={v}" for k, v in split.items()])
 
 
 def test_split_file_format_and_cache(tmp_path, untrained_weights):
@@ -162,7 +162,7 @@ def _empty(tmp_path: Path) -> Path:
 
 def test_weights_resolution_offline(tmp_path, monkeypatch):
     monkeypatch.setattr(detect, "is_online", lambda: False)
-    with pytest.raises(FashiontagError, match=r"split.weights=/path/to/best.pt"):
+    with pytest.raises(FashiontagError, match=r"worn.weights=/path/to/best.pt"):
         detect.resolve_weights("yolo11n.pt", tmp_path)
     with pytest.raises(FashiontagError, match="not found"):
         detect.resolve_weights(str(tmp_path / "missing.pt"), tmp_path)

@@ -36,7 +36,7 @@ def test_tflite_detector_finds_people_in_real_photos(tmp_path):
     for name in ("bus.jpg", "zidane.jpg"):
         shutil.copy(assets / name, photos / name)
     Image.new("RGB", (320, 320), (240, 240, 240)).save(photos / "blank.jpg")  # a plain backdrop: nobody
-    cfg = load_config(None, [f"split.weights={TFLITE}", f"split.out_dir={tmp_path / 'split'}", "split.device=cpu"])
+    cfg = load_config(None, [f"worn.weights={TFLITE}", f"worn.out_dir={tmp_path / 'split'}", "worn.device=cpu"])
     df, _ = run_split(photos, cfg)
     by = df.set_index("image")
     assert by.loc["bus.jpg", "worn"] and by.loc["bus.jpg", "persons"] >= 3

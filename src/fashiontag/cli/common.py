@@ -11,7 +11,7 @@ def add_config_args(p: argparse.ArgumentParser, default: str | None = None) -> N
     p.add_argument("--config", default=default, help=f"experiment YAML (path or name in configs/); {where}")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="typed config override, e.g. --set train.epochs=3 --set model.backbone=resnet18 (repeatable)",
+        help="typed config override, e.g. --set train.unfrozen_epochs=3 --set model.backbone=resnet18 (repeatable)",
     )
 
 

@@ -36,7 +36,7 @@ def _train(args: argparse.Namespace) -> int:
     from fashiontag.core.config import load_config
     from fashiontag.detect.train import train_detector
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides, family="detection")
     result = train_detector(args.data, cfg, exp=args.exp, force=args.force)
     print(json.dumps({k: v for k, v in result.items() if k != "per_class"}, indent=2))
     return 0
@@ -46,12 +46,12 @@ def _detect(args: argparse.Namespace) -> int:
     from fashiontag.core.config import load_config
     from fashiontag.detect.predict import detect_images
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides, family="detection")
     d = cfg["detect"]
     out = args.out or Path(d["out_dir"]) / "predictions" / Path(args.inputs).stem
     table = detect_images(
         args.inputs, args.weights, out, conf=d["conf"] if args.conf is None else args.conf, iou=d["iou"],
-        imgsz=args.imgsz, device=cfg["train"]["device"],
+        imgsz=args.imgsz, device=d["device"],
         batch=d["batch"], skip_bad=args.skip_bad, force=args.force, cache_dir=cfg["cache"]["dir"],
     )
     print(f"{len(table)} box(es); tags and boxes in {Path(out) / 'detections.json'} and detections.csv")

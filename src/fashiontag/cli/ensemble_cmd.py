@@ -42,7 +42,7 @@ def run_ensemble_cmd(args: argparse.Namespace) -> int:
     if args.cat != "all":
         known = {k: [] for r in run_dirs for k in list_keys(r)}
         keys = [resolve_key(c.strip(), known) for c in args.cat.split(",") if c.strip()]
-    name = args.exp or cfg.get("exp") or f"blend_{cfg['ensemble']['method']}_" + "_".join(r.name for r in run_dirs)
+    name = args.exp or cfg["exp"] or f"blend_{cfg['ensemble']['method']}_" + "_".join(r.name for r in run_dirs)
     results = blend_runs(run_dirs, runs_dir / name, cfg, keys=keys, force=args.force, use_tta=not args.plain_oof)
     for key, cv in results.items():
         log.info("%s %s: mAP %.4f, BasicPrecision %.4f, log loss %.4f", name, key, cv["mAP"],

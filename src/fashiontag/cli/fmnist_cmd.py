@@ -28,7 +28,7 @@ def cmd_fmnist(args: argparse.Namespace) -> int:
         overrides.append(f"exp={args.exp}")
     if args.force:
         overrides.append("train.force=true")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides, family="fmnist")
     results = run_fmnist(cfg, config_arg=args.config)
     for run, metrics in results.items():
         print(f"{run}: test accuracy {metrics['accuracy']:.4f}  log loss {metrics['log_loss']:.4f}  (n={metrics['n']})")

@@ -43,12 +43,15 @@ def dataset_name(root: str | Path) -> str:
 
 
 def folds_path(cfg_or_root: dict | str | Path, folds_dir: str | Path | None = None) -> Path:
-    """folds/<dataset>.csv for a resolved config (data.root, data.folds_dir) or a data root path."""
+    """<folds_dir>/<dataset>.csv for a resolved config (data.root, data.folds_dir), or for a data root and
+    the folds folder (the config's data.folds_dir: the code keeps no default of its own)."""
     if isinstance(cfg_or_root, dict):
         data = cfg_or_root["data"]
-        root, folds_dir = data["root"], folds_dir or data.get("folds_dir", "folds")
+        root, folds_dir = data["root"], folds_dir or data["folds_dir"]
+    elif folds_dir is None:
+        raise TypeError("folds_path(root, folds_dir): name the folds folder (config data.folds_dir)")
     else:
-        root, folds_dir = cfg_or_root, folds_dir or "folds"
+        root = cfg_or_root
     return Path(folds_dir) / f"{dataset_name(root)}.csv"
 
 

@@ -117,27 +117,27 @@ class ResizeBatch(Transform):
 def augment_tfms(aug: dict, size: int) -> list:
     """DESIGN.md §3 augmentation as fastai GPU batch transforms (affines composed into one resample)."""
     tfms: list = []
-    p_affine = float(aug.get("p_affine", 0.75))
-    if aug.get("random_resized_crop"):
+    p_affine = float(aug["p_affine"])
+    if aug["random_resized_crop"]:
         lo, hi = aug["random_resized_crop"]
         tfms.append(RandomResizedCropGPU(size, min_scale=float(lo), max_scale=float(hi)))
-    if aug.get("flip"):
+    if aug["flip"]:
         tfms.append(Flip(p=0.5))
-    if aug.get("rotate"):
+    if aug["rotate"]:
         tfms.append(Rotate(max_deg=float(aug["rotate"]), p=p_affine))
-    zoom = aug.get("zoom") or [1.0, 1.0]
+    zoom = aug["zoom"]
     if float(zoom[1]) > 1.0 or float(zoom[0]) < 1.0:
         tfms.append(Zoom(min_zoom=float(zoom[0]), max_zoom=float(zoom[1]), p=p_affine))
-    p_light = float(aug.get("p_lighting", 0.75))
-    if aug.get("contrast"):
+    p_light = float(aug["p_lighting"])
+    if aug["contrast"]:
         tfms.append(Contrast(max_lighting=float(aug["contrast"]), p=p_light))
-    if aug.get("brightness"):
+    if aug["brightness"]:
         tfms.append(Brightness(max_lighting=float(aug["brightness"]), p=p_light))
     return setup_aug_tfms(tfms)
 
 
 def batch_tfms(size: int, mean: Sequence[float], std: Sequence[float], aug: dict | None) -> list:
-    if aug is not None and aug.get("random_resized_crop"):
+    if aug is not None and aug["random_resized_crop"]:
         # The crop itself outputs `size`; it crops from the cached pixels, shrunk only as far as a crop of
         # the smallest scale still covers `size` (so the final resample barely shrinks: little aliasing).
         lo = float(aug["random_resized_crop"][0])
@@ -214,7 +214,7 @@ def test_dataloader(
     else:
         kept = list(range(len(paths)))
         item_tfm, items = FileImage(paths, crops, size, resize, pad_value), kept
-    aug = preprocess.get("augment") if augment else None
+    aug = preprocess["augment"] if augment else None
     dl = image_loader(item_tfm, items, size, preprocess["mean"], preprocess["std"], aug, batch_size, device,
                       num_workers)
     dl.kept = kept
@@ -237,9 +237,11 @@ test_dataloader.__test__ = False  # not a pytest test, whatever its name says, w
 
 def view_loaders(paths: list[str], pre: dict, cfg: dict, device: torch.device, skips: SkipReport, crops=None):
     """make_dl(augment) for `paths` (decoded once into the image cache) and the kept indices."""
-    kwargs = dict(batch_size=int(cfg["train"]["batch_size"]), device=device,
-                  cache_dir=cfg.get("cache", {}).get("dir") or "cache",
-                  num_workers=int(cfg["train"].get("num_workers", 0)), crops=crops)
+    kwargs = dict(batch_size=int(cfg["train"]["batch_size"]), device=device, cache_dir=cfg["cache"]["dir"],
+                  num_workers=int(cfg["train"]["num_workers"]), crops=crops)
+    # TTA replays the fold's own augmentation (preprocess.json); a setting added since the fold was trained
+    # takes the run config's value (over base.yaml), never one made up here.
+    pre = {**pre, "augment": {**cfg["augment"], **pre["augment"]}}
     built = {False: test_dataloader(paths, pre, augment=False, skips=skips, **kwargs)}
 
     def make_dl(augment: bool):

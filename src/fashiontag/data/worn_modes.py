@@ -1,10 +1,10 @@
-"""Training modes that use the hanger-vs-worn split (`split.mode`), as a thin layer of table functions.
+"""Training modes that use the hanger-vs-worn split (`worn.mode`), as a thin layer of table functions.
 
 - none:     the split is not used.
 - combined: one model per key; `worn` is metadata only, so the report can score each group separately.
 - separate: one model per key *and group* (worn, hanger) on the same folds; their out-of-fold and test
             predictions are merged back into one table in the original (question) order.
-- crop:     one model per key, trained and predicting on the person box grown by `split.crop_margin`
+- crop:     one model per key, trained and predicting on the person box grown by `worn.crop_margin`
             for worn images; hanger/flat images stay uncropped.
 
 The training runner and the predictor call these functions; nothing here trains or predicts.
@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fashiontag.core.config import get
 from fashiontag.core.errors import ConfigError, DataError
 from fashiontag.data.worn_file import BOX_COLUMNS, list_images, read_split, split_path
 
@@ -33,29 +32,29 @@ Crop = tuple[float, float, float, float]
 def check_mode(mode: str | None) -> str:
     mode = "none" if mode in (None, False) else str(mode)
     if mode not in MODES:
-        raise ConfigError(f"split.mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise ConfigError(f"worn.mode must be one of {', '.join(MODES)}, got {mode!r}")
     return mode
 
 
 def split_mode(cfg: dict) -> str:
-    return check_mode(get(cfg, "split.mode"))
+    return check_mode(cfg["worn"]["mode"])
 
 
 def _on_missing(cfg: dict) -> str:
     """Images the split skipped as unreadable count as hanger only when the user asked to skip bad input."""
-    return "hanger" if get(cfg, "data.skip_bad", False) else "error"
+    return "hanger" if cfg["data"]["skip_bad"] else "error"
 
 
 def restrict_to_group(cfg: dict, root: str | Path, table: pd.DataFrame, allow_empty: bool = False
                       ) -> pd.DataFrame:
-    """Hook (train runner, predictor): inside a separate-mode group sub-run (`split.group` set by
+    """Hook (train runner, predictor): inside a separate-mode group sub-run (`worn.group` set by
     split/separate.py), only that group's rows of `table`; every other run gets `table` unchanged.
     A key left without rows is an error for training (allow_empty=False), fine for test questions."""
-    group = get(cfg, "split.group")
+    group = cfg["worn"]["group"]
     if not group:
         return table
     if group not in GROUPS:
-        raise ConfigError(f"split.group must be one of {', '.join(GROUPS)}, got {group!r}")
+        raise ConfigError(f"worn.group must be one of {', '.join(GROUPS)}, got {group!r}")
     split, path = load_split(cfg, root)
     rows = attach_worn(table, split, path, _on_missing(cfg))
     keep = (rows["group"] == group).to_numpy()
@@ -63,7 +62,7 @@ def restrict_to_group(cfg: dict, root: str | Path, table: pd.DataFrame, allow_em
         empty = sorted(set(table["key"]) - set(table["key"][keep]))
         if empty:
             raise DataError(path, f"separate mode: no {group} images of {', '.join(empty)} in {root}; "
-                            "use split.mode=combined or crop for such data")
+                            "use worn.mode=combined or crop for such data")
     return table[keep].reset_index(drop=True)
 
 
@@ -72,31 +71,31 @@ def crops_for(cfg: dict, root: str | Path, table: pd.DataFrame) -> list[Crop | N
     if split_mode(cfg) != "crop":
         return None
     split, path = load_split(cfg, root)
-    return crop_boxes(table, split, float(get(cfg, "split.crop_margin", 0.1)), path, _on_missing(cfg))
+    return crop_boxes(table, split, float(cfg["worn"]["crop_margin"]), path, _on_missing(cfg))
 
 
 def split_for(cfg: dict, root: str | Path) -> tuple[pd.DataFrame, Path] | None:
-    """The split table of `root` when `split.mode` uses it, else None."""
+    """The split table of `root` when `worn.mode` uses it, else None."""
     return None if split_mode(cfg) == "none" else load_split(cfg, root)
 
 
 def load_split(cfg: dict, root: str | Path) -> tuple[pd.DataFrame, Path]:
     """The split table of `root` and its file. Modes only read the file: detection is the job of
-    `fashiontag split`, so a missing or incomplete file is an error that names that command (training
+    `fashiontag worn`, so a missing or incomplete file is an error that names that command (training
     or predicting never loads, runs or trains a detector as a side effect)."""
     path = split_path(root, cfg)
     if not path.exists():
         raise DataError(path, f"split file missing for {root}; make it first with "
-                              f"`fashiontag split --data {root}` (split.mode={split_mode(cfg)} reads it)")
+                              f"`fashiontag worn --data {root}` (worn.mode={split_mode(cfg)} reads it)")
     if not _complete(path, root):
         raise DataError(path, f"split file does not cover every image of {root}; update it with "
-                              f"`fashiontag split --data {root}`")
+                              f"`fashiontag worn --data {root}`")
     df = read_split(path)
-    wanted = str(get(cfg, "split.weights"))
+    wanted = str(cfg["worn"]["weights"])
     for made_by in sorted(set(df["detector"].astype(str))):
         same = made_by.startswith("tiny:") if wanted == "tiny" else made_by == Path(wanted).name
         if not same:
-            log.warning("%s was made with %s, not split.weights=%s; `fashiontag split --force` redoes it",
+            log.warning("%s was made with %s, not worn.weights=%s; `fashiontag worn --force` redoes it",
                         path, made_by, wanted)
     return df, path
 
@@ -122,7 +121,7 @@ def attach_worn(table: pd.DataFrame, split: pd.DataFrame, split_file: str | Path
     if missing.any():
         if on_missing == "error":
             raise DataError(split_file, f"{int(missing.sum())} image(s) have no split row, e.g. "
-                            f"{table['image'][missing].iloc[0]}; rerun `fashiontag split --data ROOT`")
+                            f"{table['image'][missing].iloc[0]}; rerun `fashiontag worn --data ROOT`")
         log.warning("%d image(s) have no row in %s; treated as hanger/flat", int(missing.sum()), split_file)
     out = table.copy()
     out["worn"] = worn.where(~missing, False).astype(bool)
@@ -173,7 +172,7 @@ def crop_boxes(table: pd.DataFrame, split: pd.DataFrame, margin: float, split_fi
                on_missing: str = "error") -> list[Crop | None]:
     """crop mode: one box per row of `table` (person box + margin when worn, None when hanger/flat)."""
     if margin < 0:
-        raise ConfigError(f"split.crop_margin must be >= 0, got {margin}")
+        raise ConfigError(f"worn.crop_margin must be >= 0, got {margin}")
     worn = attach_worn(table, split, split_file, on_missing)["worn"].to_numpy()
     boxes = table["image"].map(split.set_index("image")[BOX_COLUMNS].apply(tuple, axis=1))
     out: list[Crop | None] = []
@@ -202,5 +201,5 @@ def require_plain_mode(cfg: dict, command: str) -> None:
     yet, so a crop/separate run would give silently different inputs; refuse it clearly instead."""
     mode = split_mode(cfg)
     if mode in ("crop", "separate"):
-        raise ConfigError(f"`fashiontag {command}` does not support split.mode={mode} runs yet; "
-                          "use a run trained with split.mode=none or combined")
+        raise ConfigError(f"`fashiontag {command}` does not support worn.mode={mode} runs yet; "
+                          "use a run trained with worn.mode=none or combined")

@@ -96,14 +96,14 @@ def train_detector(data_yaml: str | Path, cfg: dict, exp: str | None = None, for
     data_yaml = Path(data_yaml).resolve()
     data = check_data_yaml(data_yaml)
     d = cfg["detect"]
-    name = exp or cfg.get("exp") or data_yaml.parent.name
+    name = exp or cfg["exp"] or data_yaml.parent.name
     run_dir = Path(d["out_dir"]).resolve() / name
-    if (run_dir / "metrics.json").exists() and not (force or cfg["train"].get("force")):
+    if (run_dir / "metrics.json").exists() and not force:
         raise FashiontagError(f"{run_dir} is already trained (metrics.json); pass --force to retrain over it")
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     model = load_yolo(d["weights"], cfg["cache"]["dir"])
-    device = resolve_device(cfg["train"]["device"])
+    device = resolve_device(d["device"])
     log.info("training %s on %s (%s) for %d epochs into %s", d["weights"], data_yaml, device, d["epochs"], run_dir)
     # The run dir is ours: ultralytics writes weights/, results.csv and its plots inside it.
     model.train(

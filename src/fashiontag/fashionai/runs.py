@@ -267,4 +267,5 @@ def run_config(key_dir: Path, cfg: dict | None, overrides: list[str] | None) -> 
     if cfg is not None:
         return apply_overrides(cfg, overrides)
     require_files(key_dir, ["config.yaml"], key_dir)
-    return apply_overrides(with_base_defaults(load_yaml(key_dir / "config.yaml")), overrides)
+    path = key_dir / "config.yaml"
+    return apply_overrides(with_base_defaults(load_yaml(path), path), overrides)

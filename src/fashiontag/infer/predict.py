@@ -48,7 +48,7 @@ def predict_fold(model: nn.Module, pre: dict, paths: list[str], cfg: dict, devic
     plan = view_plan(tta, int(cfg.get("seed", 0)))
     views = predict_views(model, make_dl, plan, int(cfg.get("seed", 0)), device)
     out = np.full((len(paths), views.shape[-1]), np.nan)
-    out[kept] = combine_views(views, tta.get("mode", "mean"))
+    out[kept] = combine_views(views, tta["mode"])
     return out
 
 
@@ -58,12 +58,12 @@ def predict_key(key_dir: str | Path, test_root: str | Path | None, cfg: dict,
     key_dir, key = Path(key_dir), Path(key_dir).name
     if fallback not in FALLBACKS:
         raise FashiontagError(f"--fallback must be one of {FALLBACKS[1:]}, got {fallback!r}")
-    if split_mode(cfg) == "separate" and not cfg["split"].get("group"):
-        raise FashiontagError("split.mode=separate predicts each group's sub-run: use recipes.separate.predict "
+    if split_mode(cfg) == "separate" and not cfg["worn"]["group"]:
+        raise FashiontagError("worn.mode=separate predicts each group's sub-run: use recipes.separate.predict "
                               "(what `fashiontag predict` calls)")
     device = device_of(cfg)
-    tta = cfg.get("tta", {})
-    on_oof = bool(tta.get("enabled", True) and tta.get("on_oof", False))
+    tta = cfg["tta"]
+    on_oof = bool(tta["enabled"] and tta["on_oof"])
     questions = pd.DataFrame(columns=["image", "key"])
     if test_root is not None:
         questions = read_questions(test_root, read_attributes(test_root))
@@ -72,8 +72,8 @@ def predict_key(key_dir: str | Path, test_root: str | Path | None, cfg: dict,
         if questions.empty:
             log.warning("%s: no question of this key in %s", key, test_root)
     test_paths = [str(Path(test_root) / img) for img in questions["image"]] if test_root else []
-    test_crops = crops_for(cfg, test_root, questions) if test_root else None  # split.mode=crop only
-    train_root = Path(cfg.get("data", {}).get("root", "."))
+    test_crops = crops_for(cfg, test_root, questions) if test_root else None  # worn.mode=crop only
+    train_root = Path(cfg["data"]["root"])
     skips = SkipReport(skip=True)
     fold_probs, oof_parts, used = [], [], []
     for k, fdir, model, pre in iter_fold_models(key_dir, device):
@@ -97,7 +97,7 @@ def predict_key(key_dir: str | Path, test_root: str | Path | None, cfg: dict,
         log.info("%s fold %d done (%d test, %d oof images)", key, k, len(test_paths),
                  len(oof_parts[-1]) if on_oof else 0)
     record = {"key": key, "test_root": str(test_root) if test_root else None, "folds": used,
-              "tta": tta, "views": view_plan(tta, int(cfg.get("seed", 0))), "seed": cfg.get("seed"),
+              "tta": tta, "views": view_plan(tta, int(cfg["seed"])), "seed": cfg["seed"],
               "n_test": len(test_paths), "n_unreadable": len(skips), "fallback": fallback}
     if fold_probs:
         avg = np.mean(np.stack(fold_probs), axis=0)

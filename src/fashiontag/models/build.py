@@ -28,12 +28,12 @@ MODEL_PTH = "model.pth"
 
 def head_spec(model_cfg: dict) -> dict:
     """The head as data (saved in preprocess.json): hidden FC sizes, dropout, pooling."""
-    pool = model_cfg.get("pool", "avg")
+    pool = model_cfg["pool"]
     if pool not in POOLS:
         raise FashiontagError(f"model.pool must be one of {POOLS}, got {pool!r}")
     return {
-        "hidden": [int(h) for h in (model_cfg.get("head_hidden") or [])],
-        "dropout": float(model_cfg.get("head_dropout", 0.25)),
+        "hidden": [int(h) for h in model_cfg["head_hidden"]],
+        "dropout": float(model_cfg["head_dropout"]),
         "pool": pool,
     }
 

@@ -26,14 +26,14 @@ MODES = ("mean", "max")
 View = str | int  # ORIG, FLIP, or the index of an augmented view
 
 
-def view_plan(tta: dict | None, seed: int) -> list[View]:
+def view_plan(tta: dict, seed: int) -> list[View]:
     """The views to predict: [orig] without TTA, [orig, flip] with flips_only, else orig + n_random of
     n_views augmented views chosen at random (seeded)."""
-    if not tta or not tta.get("enabled", True):
+    if not tta["enabled"]:
         return [ORIG]
-    if tta.get("flips_only"):
+    if tta["flips_only"]:
         return [ORIG, FLIP]
-    n_views, n_random = int(tta.get("n_views", 8)), int(tta.get("n_random", 4))
+    n_views, n_random = int(tta["n_views"]), int(tta["n_random"])
     if n_views < 0 or n_random < 0:
         raise ConfigError(f"tta.n_views and tta.n_random must be >= 0, got {n_views}, {n_random}")
     rng = np.random.default_rng([seed, 7919])

@@ -90,4 +90,4 @@ def _demo_split(train_root: Path, cfg: dict) -> None:
     from fashiontag.yolo.tiny_detector import train_tiny_person_detector
 
     weights = train_tiny_person_detector()
-    run_split(train_root, {**cfg, "split": {**cfg["split"], "weights": str(weights)}})
+    run_split(train_root, {**cfg, "worn": {**cfg["worn"], "weights": str(weights)}})

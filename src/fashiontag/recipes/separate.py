@@ -10,7 +10,7 @@ Layout (runs/<exp>/<key>/ stays what every other stage reads):
     runs/<exp>/<key>/{test.csv, oof_tta.csv, cv_tta.json, predict.json}   after predict, merged likewise
                                                    (test.csv in question order)
 
-A sub-run is the same config with `split.group` set, `exp` = the group and `runs_dir` = runs/<exp>/groups,
+A sub-run is the same config with `worn.group` set, `exp` = the group and `runs_dir` = runs/<exp>/groups,
 so the training runner and predictor need only the `restrict_to_group` hook to run it.
 """
 
@@ -48,7 +48,7 @@ SUBDIR = "groups"
 def group_cfg(cfg: dict, group: str, runs_dir: Path) -> dict:
     out = copy.deepcopy(cfg)
     out.pop("run", None)  # the merged key's derived-run record is not the sub-run's
-    out["split"]["group"] = group
+    out["worn"]["group"] = group
     out["exp"] = group
     out["runs_dir"] = str(runs_dir)
     return out
@@ -110,7 +110,7 @@ def predict_separate(key_dir: Path, test_root: str | Path | None, cfg: dict, fal
     missing = [str(d) for d in dirs.values() if not d.is_dir()]
     if missing:
         raise FashiontagError(f"{key_dir}: separate-mode group run(s) missing: {', '.join(missing)} "
-                              "(made by `fashiontag train` with split.mode=separate)")
+                              "(made by `fashiontag train` with worn.mode=separate)")
     records = {g: predict_key(d, test_root, group_cfg(cfg, g, sub_runs), fallback) for g, d in dirs.items()}
     if test_root is not None:
         questions = read_questions(test_root, read_attributes(test_root))
@@ -134,7 +134,7 @@ def predict_separate(key_dir: Path, test_root: str | Path | None, cfg: dict, fal
 
 
 def _separate(cfg: dict) -> bool:
-    return split_mode(cfg) == "separate" and not cfg["split"]["group"]
+    return split_mode(cfg) == "separate" and not cfg["worn"]["group"]
 
 
 def train(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict, *, config_arg: str | None = None,

@@ -1,6 +1,6 @@
 """The CV report's hanger-vs-worn section: every run scored on all, worn and hanger/flat images.
 
-Any run whose training root has a split file is scored by group, whatever its split.mode, from its own
+Any run whose training root has a split file is scored by group, whatever its worn.mode, from its own
 oof.csv on its own folds: so `none`, `combined`, `separate` and `crop` runs line up row by row (same
 images, same folds) and the report shows where each mode wins or loses.
 """
@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from fashiontag.core.config import get, load_yaml
 from fashiontag.data.worn_file import read_split, split_path
 from fashiontag.data.worn_modes import GROUPS, group_report, split_mode
-from fashiontag.fashionai.runs import list_keys, load_oof, score_table
+from fashiontag.fashionai.runs import list_keys, load_oof, run_config, score_table
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +29,9 @@ def group_scores(run_dirs: list[str | Path]) -> pd.DataFrame:
             kdir = run / key
             if not (kdir / "oof.csv").exists() or not (kdir / "config.yaml").exists():
                 continue
-            cfg = load_yaml(kdir / "config.yaml")
-            root = get(cfg, "data.root")
-            path = split_path(root, cfg) if root else None
-            if path is None or not path.exists():
+            cfg = run_config(kdir, None, None)  # over base.yaml: older runs lack newer settings
+            path = split_path(cfg["data"]["root"], cfg)
+            if not path.exists():
                 continue
             report = group_report(load_oof(kdir), read_split(path), score_table, path, on_missing="hanger")
             for group in ("all", *GROUPS):
@@ -49,7 +47,7 @@ def group_section(run_dirs: list[str | Path]) -> list[str]:
         return []
     lines = ["## Hanger vs worn (split groups)", "",
              "Each run scored on its own out-of-fold rows, split by the person detector "
-             "(`fashiontag split`); `mode` is the run's split.mode.", ""]
+             "(`fashiontag worn`); `mode` is the run's worn.mode.", ""]
     for key, part in scores.groupby("key", sort=False):
         table = part.pivot_table(index=["run", "mode"], columns="group", values="mAP", sort=False)
         counts = part.drop_duplicates("group").set_index("group")["n"]

@@ -146,10 +146,10 @@ def blend_runs(run_dirs: list[str | Path], out_dir: str | Path, cfg: dict, keys:
     names = [r.name for r in run_dirs]
     if len(set(names)) != len(names):
         raise RunError(f"the same run is named twice: {names}")
-    method = cfg.get("ensemble", {}).get("method", "mean")
+    method = cfg["ensemble"]["method"]
     if method not in METHODS:
         raise ConfigError(f"ensemble.method must be one of {', '.join(METHODS)}, got {method!r}")
-    fixed = cfg.get("ensemble", {}).get("weights")
+    fixed = cfg["ensemble"]["weights"]
     per_run = {r.name: set(list_keys(r)) for r in run_dirs}
     common = sorted(set.intersection(*per_run.values()))
     if keys:

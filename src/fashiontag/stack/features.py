@@ -64,7 +64,7 @@ def _digest(paths: list[str], model_md5: str, pools: list[str], pre: dict) -> st
 def fold_features(model: nn.Module, pre: dict, fold_dir: Path, paths: list[str], cfg: dict,
                   device: torch.device, cache_npy: Path, skips: SkipReport) -> np.ndarray:
     """Features of `paths` by one fold's model, from `cache_npy` when it matches; bad images -> NaN rows."""
-    pools = list(cfg.get("stack", {}).get("pool") or POOLS)
+    pools = list(cfg["stack"]["pool"])
     digest = _digest(paths, file_md5(fold_dir / "model.pth"), pools, pre)
     meta_path = cache_npy.with_suffix(".json")
     if cache_npy.exists() and meta_path.exists() and read_json(meta_path).get("digest") == digest:

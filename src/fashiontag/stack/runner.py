@@ -59,7 +59,7 @@ def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: d
     require_plain_mode(cfg, "stack")  # crop/separate runs need crops / group merging (split/modes.py)
     oof = load_oof(key_dir)
     check_same_folds(oof, key_folds(key_dir), f"stack {key_dir}", ("oof.csv", "folds.csv"))
-    train_root = Path(cfg.get("data", {}).get("root", "."))
+    train_root = Path(cfg["data"]["root"])
     questions = _test_questions(test_root, key)
     test_paths = [str(Path(test_root) / i) for i in questions["image"]] if len(questions) else []
     device = device_of(cfg)
@@ -90,8 +90,8 @@ def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: d
     if missing:
         raise RunError(f"{key_dir}: folds {missing} have OOF rows but no trained model; the stack needs every fold")
     y = np.array([s.index("y") for s in oof["label"]])
-    stack_cfg = cfg.get("stack", {})
-    oof_probs, heads = fit_fold_heads(X, y, oof["fold"].to_numpy(), n, stack_cfg, int(cfg.get("seed", 0)),
+    stack_cfg = cfg["stack"]
+    oof_probs, heads = fit_fold_heads(X, y, oof["fold"].to_numpy(), n, stack_cfg, int(cfg["seed"]),
                                       str(device))
     for h in heads:
         h.save(out_key / f"fold_{h.fold}" / "xgb.ubj")
@@ -108,7 +108,7 @@ def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: d
          "trained_on_folds": sorted(int(f) for f in np.unique(oof["fold"].to_numpy()[h.train_index])),
          "best_iteration": h.best_iteration} for h in heads])
     write_derived_config(out_key, cfg, "stack", [str(key_dir)], key_values(key_dir, n), oof_file="oof.csv",
-                         pools=list(stack_cfg.get("pool") or []))
+                         pools=list(stack_cfg["pool"]))
     log.info("%s: XGBoost stack mAP %.4f (log loss %.4f)", key, cv["mAP"], cv["log_loss"])
     return cv
 

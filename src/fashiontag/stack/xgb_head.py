@@ -43,12 +43,12 @@ class FoldHead:
 def xgb_params(stack_cfg: dict, n_classes: int, seed: int, device: str = "cpu") -> dict:
     return {
         "objective": "multi:softprob", "num_class": int(n_classes), "eval_metric": "mlogloss",
-        "max_depth": int(stack_cfg.get("max_depth", 4)), "eta": float(stack_cfg.get("learning_rate", 0.05)),
+        "max_depth": int(stack_cfg["max_depth"]), "eta": float(stack_cfg["learning_rate"]),
         "tree_method": "hist", "device": "cuda" if device.startswith("cuda") else "cpu", "seed": int(seed),
         # Thousands of pooled features, few rows: sampling columns is faster and regularises.
-        "colsample_bytree": float(stack_cfg.get("colsample_bytree", 0.5)), "subsample": 0.9,
-        "max_bin": int(stack_cfg.get("max_bin", 256)),  # histogram bins per feature; fewer = faster
-        **({"nthread": int(stack_cfg["n_jobs"])} if stack_cfg.get("n_jobs") else {}),
+        "colsample_bytree": float(stack_cfg["colsample_bytree"]), "subsample": 0.9,
+        "max_bin": int(stack_cfg["max_bin"]),  # histogram bins per feature; fewer = faster
+        **({"nthread": int(stack_cfg["n_jobs"])} if stack_cfg["n_jobs"] else {}),
     }
 
 
@@ -77,7 +77,7 @@ def fit_fold_heads(features: np.ndarray, y: np.ndarray, folds: np.ndarray, n_cla
         train = np.flatnonzero(folds != k)
         if len(train) < 2:
             raise ValueError(f"fold {k}: the other folds have {len(train)} row(s); a head needs at least 2")
-        fit, inner = _inner_split(train, y, float(stack_cfg.get("inner_valid", 0.15)), seed)
+        fit, inner = _inner_split(train, y, float(stack_cfg["inner_valid"]), seed)
         dfit = xgb.DMatrix(features[fit], label=y[fit])
         dinner = xgb.DMatrix(features[inner], label=y[inner])
         booster = xgb.train(params, dfit, num_boost_round=int(stack_cfg.get("n_estimators", 400)),

@@ -11,7 +11,7 @@ Everything here is a no-op in a single process (WORLD_SIZE unset or 1), so the o
 Not supported under DDP, refused by `check_config`: `train.feature_cache` (a CPU fast path training a
 head of a few thousand parameters on cached features: nothing for DDP to share, and its feature files would
 be written by every rank), `--gpus N` (the other multi-GPU mode, one fold per GPU), and
-`split.mode=separate` (its group merge is not rank-aware).
+`worn.mode=separate` (its group merge is not rank-aware).
 """
 
 from __future__ import annotations
@@ -64,14 +64,14 @@ def _active() -> bool:
 
 def check_config(cfg: dict, gpus: int = 1) -> None:
     """Refuse what DDP does not support (see the module docstring), with the way out."""
-    if cfg["train"].get("feature_cache"):
+    if cfg["train"]["feature_cache"]:
         raise ConfigError("train.feature_cache: true is a single-process CPU fast path (the head alone on cached "
                           "features); run it without torchrun/accelerate launch, or set train.feature_cache=false")
     if int(gpus) > 1:
         raise ConfigError(f"--gpus {gpus} (one fold per GPU) and DDP (one fold across {world_size()} processes) "
                           "exclude each other: drop --gpus, or run without torchrun/accelerate launch")
-    if (cfg.get("split") or {}).get("mode") == "separate":
-        raise ConfigError("split.mode=separate is not supported under DDP; train each group without "
+    if cfg["worn"]["mode"] == "separate":
+        raise ConfigError("worn.mode=separate is not supported under DDP; train each group without "
                           "torchrun/accelerate launch, or use --gpus N")
 
 
@@ -96,7 +96,7 @@ def setup(cfg: dict, gpus: int = 1) -> None:
         raise FashiontagError("DDP training needs accelerate: pip install accelerate") from None
     from fashiontag.core.devices import resolve_device
 
-    cuda = rank_device(resolve_device(cfg["train"].get("device", "auto"))).type == "cuda"
+    cuda = rank_device(resolve_device(cfg["train"]["device"])).type == "cuda"
     if cuda:
         torch.cuda.set_device(local_rank())
     state = PartialState(cpu=not cuda, timeout=WAIT_TIMEOUT)

@@ -42,13 +42,13 @@ FEATURES_DIR = "features"
 def check_feature_cache_config(train: dict) -> None:
     """Feature caching is exact only while the body is frozen throughout: one stage, no unfrozen epochs."""
     problems = []
-    if int(train.get("unfrozen_epochs", 0)) > 0:
+    if int(train["unfrozen_epochs"]) > 0:
         problems.append(f"train.unfrozen_epochs={train['unfrozen_epochs']} (must be 0: the body would change)")
-    if len(train.get("stages") or []) != 1:
-        problems.append(f"train.stages={train.get('stages')} (needs exactly one size)")
-    if int(train.get("frozen_epochs", 0)) <= 0:
+    if len(train["stages"]) != 1:
+        problems.append(f"train.stages={train['stages']} (needs exactly one size)")
+    if int(train["frozen_epochs"]) <= 0:
         problems.append("train.frozen_epochs must be > 0 (the head is all that trains)")
-    if int(train.get("feature_views", 1)) < 1:
+    if int(train["feature_views"]) < 1:
         problems.append("train.feature_views must be >= 1")
     if problems:
         raise ConfigError("train.feature_cache: true trains the head on cached body features, so: "
@@ -94,12 +94,12 @@ def cached_features(model: nn.Sequential, cache: ImageCache, cfg: dict, size: in
                     device: torch.device) -> np.ndarray:
     """(views, images, dims) float32 pooled body features of every cache row, computed once per view."""
     train, aug = cfg["train"], cfg["augment"]
-    names = view_names(int(train.get("feature_views", 1)), bool(aug.get("flip")))
-    seed = int(cfg.get("seed", 0))
+    names = view_names(int(train["feature_views"]), bool(aug["flip"]))
+    seed = int(cfg["seed"])
     spec = {"backbone": cfg["model"]["backbone"], "body": body_digest(model[0]), "size": size, "mean": list(mean),
-            "std": list(std), "pool": cfg["model"].get("pool", "avg"), "augment": aug, "seed": seed}
+            "std": list(std), "pool": cfg["model"]["pool"], "augment": aug, "seed": seed}
     key = feature_key(cache, spec)
-    out_dir = Path(cfg["cache"].get("dir", "cache")) / FEATURES_DIR
+    out_dir = Path(cfg["cache"]["dir"]) / FEATURES_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {n: out_dir / f"{cfg['model']['backbone']}_{size}px_{key}_{n}.npy" for n in names}
     body, pool = model[0].eval(), nn.Sequential(model[1][0], model[1][1]).eval()
@@ -119,10 +119,10 @@ def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn
              cache: ImageCache, cfg: dict, size: int, mean, std, device: torch.device, key: str,
              spec: dict) -> None:
     """Compute and save the missing views `todo` (orig and flip share one plain pass)."""
-    out_dir, aug, seed = paths[names[0]].parent, cfg["augment"], int(cfg.get("seed", 0))
+    out_dir, aug, seed = paths[names[0]].parent, cfg["augment"], int(cfg["seed"])
     log.info("feature cache: %d of %d views of %d images to compute (%s, %d px) -> %s", len(todo), len(names),
              len(cache), spec["backbone"], size, out_dir)
-    bs = int(cfg["train"].get("batch_size", 64))
+    bs = int(cfg["train"]["batch_size"])
     meta = {"key": key, "spec": spec, "n": len(cache), "cache": str(cache.path)}
     plain = [n for n in todo if n in ("orig", "flip")]
     if plain:

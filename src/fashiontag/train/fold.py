@@ -77,7 +77,7 @@ def train_fold(kd: KeyData, fold: int, cfg: dict, extra_cbs: tuple = ()) -> dict
     fold_dir = fold_dir_of(kd.key_dir, fold)
     done_path = fold_dir / "done.json"
     main = distributed.is_main()
-    if cfg["train"].get("force") and fold_dir.exists() and main:
+    if cfg["train"]["force"] and fold_dir.exists() and main:
         log.info("%s fold %d: --force, retraining from scratch", kd.key, fold)
         shutil.rmtree(fold_dir)
     distributed.barrier()  # every rank sees the same fold dir (and checkpoint) from here on
@@ -107,20 +107,20 @@ def train_fold(kd: KeyData, fold: int, cfg: dict, extra_cbs: tuple = ()) -> dict
 def _choose_lr(learn, train: dict, fold_dir: Path, first_phase) -> tuple[float, str]:
     lr_cfg = train["lr"]
     auto = isinstance(lr_cfg, str) and lr_cfg.strip().lower() == "auto"
-    if auto and not train.get("lr_find"):
+    if auto and not train["lr_find"]:
         raise ConfigError("train.lr: auto needs train.lr_find: true (or give a number, e.g. --set train.lr=1e-3)")
     if not auto:
         try:
             fixed = float(lr_cfg)
         except (TypeError, ValueError):
             raise ConfigError(f"train.lr must be a number or auto, got {lr_cfg!r}") from None
-    if not train.get("lr_find"):
+    if not train["lr_find"]:
         return fixed, "config"
     prepare_phase(learn, first_phase)  # sweep in the first phase's mode (frozen: the head only)
     suggested = find_lr(learn, train)
     lr = suggested if auto else fixed
     plot_lr_find(learn.recorder, lr, fold_dir / "lr_find.png")
-    return lr, ("lr_find " + str(train.get("lr_find_suggest", "valley"))) if auto else "config"
+    return lr, ("lr_find " + str(train["lr_find_suggest"])) if auto else "config"
 
 
 def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None, extra_cbs: tuple) -> dict:
@@ -133,7 +133,7 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
         raise FashiontagError(f"{kd.key} fold {fold}: {len(train_rows)} training and {len(valid_rows)} "
                               "validation images; both must be non-empty (check the folds file)")
     # Seeds everywhere, but cudnn keeps benchmark mode: deterministic kernels would cost GPU throughput.
-    set_seed(int(cfg.get("seed", 42)) + fold + distributed.seed_offset(), reproducible=False)
+    set_seed(int(cfg["seed"]) + fold + distributed.seed_offset(), reproducible=False)
     phases = plan_phases(train)
     device = distributed.rank_device(resolve_device(train.get("device", "auto")))
     timm_kwargs, weights_source = weight_kwargs(mcfg["backbone"], bool(mcfg["pretrained"]), mcfg.get("weights"))
@@ -144,7 +144,7 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
              len(valid_rows), mcfg["backbone"], weights_source, device, ", ".join(p.name for p in phases))
 
     dls_cache: dict[int, object] = {}
-    on_features = bool(train.get("feature_cache"))
+    on_features = bool(train["feature_cache"])
     if on_features:  # the head alone, on body features computed once (train/feature_cache.py)
         check_feature_cache_config(train)
         feats = cached_features(model, kd.cache, cfg, phases[0].size, mean, std, device)
@@ -155,7 +155,7 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
         if size not in dls_cache:
             dls_cache[size] = fold_dataloaders(
                 kd.cache, kd.targets, train_rows, valid_rows, size, mean, std, cfg["augment"],
-                int(train["batch_size"]), device, int(train.get("num_workers", 0)))
+                int(train["batch_size"]), device, int(train["num_workers"]))
         return dls_cache[size]
 
     learn = make_learner(head_only(model) if on_features else model, dls_for(phases[0].size), train, fold_dir,
@@ -224,7 +224,7 @@ def _finish(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, learn, valid_dl, 
     preprocess = {
         "backbone": cfg["model"]["backbone"], "key": kd.key, "values": list(kd.values),
         "n_out": len(kd.values), "size": phases[-1].size, "cache_size": kd.cache.size,
-        "resize": cfg["cache"].get("resize", "pad"), "pad_value": cfg["cache"].get("pad_value"),
+        "resize": cfg["cache"]["resize"], "pad_value": cfg["cache"]["pad_value"],
         "mean": info["mean"], "std": info["std"], "head": info["head"], "augment": cfg["augment"],
         "fold": fold, "weights": info["weights"],
     }

@@ -107,15 +107,15 @@ def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.dev
         dls, model, loss_func=SoftTargetCrossEntropy(train_cfg.get("label_smoothing", 0.0)),
         opt_func=OPTIMIZERS[opt_name], metrics=[soft_accuracy],
         splitter=trainable_params if head_only else three_group_splitter,
-        wd=float(train_cfg.get("weight_decay", 0.01)), path=path, model_dir="ckpt",
-        train_bn=bool(train_cfg.get("train_bn", True)),
+        wd=float(train_cfg["weight_decay"]), path=path, model_dir="ckpt",
+        train_bn=bool(train_cfg["train_bn"]),
     )
-    if not train_cfg.get("train_bn", True):
+    if not train_cfg["train_bn"]:
         # Frozen BatchNorm layers also keep their ImageNet running statistics (eval mode): on a few hundred
         # images, re-estimating them from small augmented batches costs more than it brings.
         learn.add_cb(BnFreeze())
     apply_precision(learn, train_cfg, device, channels_last=not head_only)
-    if train_cfg.get("compile") and not head_only:
+    if train_cfg["compile"] and not head_only:
         # In place (nn.Module.compile), so state_dict keys, checkpoints and model.pth are unchanged; the
         # first batches of each input shape pay the compilation (make bench BENCH_ARGS=--compile measures it).
         learn.model.compile()
@@ -129,7 +129,7 @@ def apply_precision(learn: Learner, train_cfg: dict, device: torch.device, chann
 
     Weights stay fp32 (autocast casts per op), so checkpoints and model.pth are fp32 whatever was used.
     """
-    precision = train_cfg.get("precision", "bf16")
+    precision = train_cfg["precision"]
     if precision not in ("bf16", "fp16", "fp32"):
         raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {precision!r}")
     if device.type != "cuda":

@@ -92,22 +92,22 @@ def prepare_key(dataset: Dataset, key: str, rows: pd.DataFrame, cfg: dict, run_d
     rows = rows.reset_index(drop=True)
     main = distributed.is_main()  # under DDP the other ranks only read what rank 0 wrote (rank0_first)
     if main:
-        _check_key_folds(key_dir, rows, bool(cfg["train"].get("force")))
+        _check_key_folds(key_dir, rows, bool(cfg["train"]["force"]))
         save_config(cfg, key_dir / "config.yaml")
     cache_cfg, train = cfg["cache"], cfg["train"]
-    size = int(cache_cfg.get("size") or max(int(s) for s in train["stages"]))
-    workers = int(cache_cfg.get("workers") or max(1, int(train.get("num_workers", 1))))
-    skips = SkipReport(skip=bool(cfg["data"].get("skip_bad")))
+    size = int(cache_cfg["size"] or max(int(s) for s in train["stages"]))
+    workers = int(cache_cfg["workers"] or max(1, int(train["num_workers"])))
+    skips = SkipReport(skip=bool(cfg["data"]["skip_bad"]))
     cache = build_cache(
         [dataset.image_path(p) for p in rows["image"]], size,
         Path(cache_cfg["dir"]) / dataset_name(dataset.root),
-        crops=crops_for(cfg, dataset.root, rows),  # split.mode=crop: person boxes (split/modes.py), else None
-        name=key, resize=cache_cfg.get("resize", "pad"),
-        pad_value=cache_cfg.get("pad_value", 0), workers=workers, skips=skips, lines=list(rows["line"]),
+        crops=crops_for(cfg, dataset.root, rows),  # worn.mode=crop: person boxes (split/modes.py), else None
+        name=key, resize=cache_cfg["resize"],
+        pad_value=cache_cfg["pad_value"], workers=workers, skips=skips, lines=list(rows["line"]),
     )
     if main:
         skips.write(key_dir / "skipped_images.csv")
-    targets = soft_targets(list(rows["label"]), float(train.get("maybe_weight", 0.0)))
+    targets = soft_targets(list(rows["label"]), float(train["maybe_weight"]))
     return KeyData(key, list(dataset.attributes[key]), rows, cache, targets, key_dir)
 
 
@@ -166,10 +166,10 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
     cfg["data"]["root"] = str(data_root)
     exp = exp_name(cfg, config_arg)
     cfg["exp"] = exp
-    run_dir = Path(cfg.get("runs_dir", "runs")) / exp
+    run_dir = Path(cfg["runs_dir"]) / exp
     distributed.setup(cfg, gpus)  # joins the process group under torchrun / accelerate launch; else nothing
-    if split_mode(cfg) == "separate" and not cfg["split"].get("group"):
-        raise FashiontagError("split.mode=separate trains one sub-run per group: use recipes.separate.train "
+    if split_mode(cfg) == "separate" and not cfg["worn"]["group"]:
+        raise FashiontagError("worn.mode=separate trains one sub-run per group: use recipes.separate.train "
                               "(what `fashiontag train` calls)")
     # Under DDP rank 0 writes the folds file and image caches first; the others then read them.
     prepared, jobs = distributed.rank0_first(_prepare, data_root, cat, folds_spec, cfg, run_dir)
@@ -177,7 +177,7 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
 
     n_gpus = _usable_gpus(gpus)
     todo = [(k, f) for k, f in jobs
-            if cfg["train"].get("force") or not (fold_dir_of(run_dir / k, f) / "done.json").exists()]
+            if cfg["train"]["force"] or not (fold_dir_of(run_dir / k, f) / "done.json").exists()]
     if n_gpus > 1 and len(todo) > 1:
         _run_parallel(todo, run_dir, list(child_args or []), n_gpus)
         # children retrained what was asked; the merge must not retrain again
@@ -195,7 +195,7 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
 def _prepare(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict,
              run_dir: Path) -> tuple[dict[str, KeyData], list[tuple[str, int]]]:
     """Labels, folds, each key's dir and image cache; the (key, fold) jobs asked for."""
-    label_skips = SkipReport(skip=bool(cfg["data"].get("skip_bad")))
+    label_skips = SkipReport(skip=bool(cfg["data"]["skip_bad"]))
     dataset = load_dataset(data_root, skips=label_skips)
     if distributed.is_main():
         label_skips.write(run_dir / "skipped_labels.csv")

@@ -65,10 +65,10 @@ def plan_phases(train: dict) -> list[Phase]:
         raise ConfigError(f"train.stages must be image sizes >= 16, got {train['stages']}")
     phases: list[Phase] = []
     for stage, size in enumerate(stages):
-        mult = 1.0 if stage == 0 else float(train.get("stage_lr_mult", 1.0))
+        mult = 1.0 if stage == 0 else float(train["stage_lr_mult"])
         for frozen, epochs, sched in (
-            (True, int(train["frozen_epochs"]), train.get("frozen_schedule", "one_cycle")),
-            (False, int(train["unfrozen_epochs"]), train.get("schedule", "sgdr")),
+            (True, int(train["frozen_epochs"]), train["frozen_schedule"]),
+            (False, int(train["unfrozen_epochs"]), train["schedule"]),
         ):
             if epochs <= 0:
                 continue
@@ -108,7 +108,7 @@ def run_phase(learn: Learner, phase: Phase, lr: float, train: dict, start_epoch:
         n_cycles = sgdr_n_cycles(phase.epochs, cycle_len, mult)
         learn.fit_sgdr(n_cycles, cycle_len, lr_max=lrs, cycle_mult=mult, start_epoch=start_epoch, cbs=cbs)
     else:
-        learn.fit_one_cycle(phase.epochs, lr_max=lrs, pct_start=float(train.get("pct_start", 0.25)),
+        learn.fit_one_cycle(phase.epochs, lr_max=lrs, pct_start=float(train["pct_start"]),
                             start_epoch=start_epoch, cbs=cbs)
 
 
@@ -117,14 +117,14 @@ def find_lr(learn: Learner, train: dict) -> float:
 
     The learner's weights are restored by fastai afterwards; the sweep stays in learn.recorder for the plot.
     """
-    name = str(train.get("lr_find_suggest", "valley")).capitalize()
+    name = str(train["lr_find_suggest"]).capitalize()
     func = getattr(SuggestionMethod, name, None)
     if func is None:
         raise ConfigError(f"train.lr_find_suggest must be valley, slide, minimum or steep, got {name.lower()!r}")
-    fallback = float(train.get("lr_fallback", 1e-3))
+    fallback = float(train["lr_fallback"])
     try:
-        start, end = (float(v) for v in train.get("lr_find_range", [1e-7, 10.0]))
-        suggested = float(learn.lr_find(start_lr=start, end_lr=end, num_it=int(train.get("lr_find_iters", 100)),
+        start, end = (float(v) for v in train["lr_find_range"])
+        suggested = float(learn.lr_find(start_lr=start, end_lr=end, num_it=int(train["lr_find_iters"]),
                                         show_plot=False, suggest_funcs=(func,))[0])
     except (IndexError, ValueError, RuntimeError) as exc:  # too few points for the suggestion function
         log.warning("LR finder gave no suggestion (%s); using train.lr_fallback=%g", exc, fallback)

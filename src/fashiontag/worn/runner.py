@@ -1,4 +1,4 @@
-"""The split file: runs/split/<dataset>.csv, one row per image of a dataset, cached and resumable.
+"""The split file: runs/worn/<dataset>.csv, one row per image of a dataset, cached and resumable.
 
 Columns: image (as in label.csv/question.csv, or relative to a plain image folder), worn, persons,
 x0 y0 x1 y1 (the most confident person box, normalised xyxy; empty when none), conf (its score),
@@ -18,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from fashiontag.core.config import get
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.files import atomic_write_csv
 from fashiontag.core.skips import SkipReport
@@ -70,13 +69,14 @@ def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path 
               skips: SkipReport | None = None) -> tuple[pd.DataFrame, Path]:
     """Detect people in every image of `root`; reuse and extend the cached split file; return it."""
     root = Path(root)
-    skips = skips if skips is not None else SkipReport(skip=bool(get(cfg, "data.skip_bad", False)))
+    skips = skips if skips is not None else SkipReport(skip=bool(cfg["data"]["skip_bad"]))
     out = Path(out) if out else split_path(root, cfg)
     images = list_images(root, skips)
-    threshold = float(get(cfg, "split.conf", 0.4))
-    weights, name = tiny_weights(str(get(cfg, "split.weights")), get(cfg, "cache.dir", "cache"))
-    det = load_detector(weights, device=str(get(cfg, "split.device", "auto")),
-                        imgsz=get(cfg, "split.imgsz", "auto"), cache_dir=get(cfg, "cache.dir", "cache"), name=name)
+    worn = cfg["worn"]
+    threshold = float(worn["conf"])
+    weights, name = tiny_weights(str(worn["weights"]), cfg["cache"]["dir"])
+    det = load_detector(weights, device=str(worn["device"]), imgsz=worn["imgsz"], cache_dir=cfg["cache"]["dir"],
+                        name=name)
     partial = out.parent / f".{out.stem}.{det.md5[:10]}-{det.imgsz}-{threshold:g}.partial.csv"
     done = _cached_rows(out, partial, det, threshold, force)
     wanted = set(images)
@@ -86,8 +86,7 @@ def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path 
     log.info("split %s: %d images, %d cached, %d to detect with %s (md5 %s, imgsz %d, conf %g, %s)",
              root, len(images), len(done), len(todo), det.name, det.md5[:8], det.imgsz, threshold, det.device)
     rows = done.to_dict("records")
-    batch = max(1, int(get(cfg, "split.batch", 16)))
-    save_every = max(1, int(get(cfg, "split.save_every", 20)))
+    batch, save_every = int(worn["batch"]), int(worn["save_every"])  # both >= 1 (core/schema.py)
     batches = [todo[i: i + batch] for i in range(0, len(todo), batch)]
     start = last_log = time.monotonic()
     n_new = 0
@@ -112,7 +111,7 @@ def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path 
     log.info("split file %s: %d worn, %d hanger/flat", out, int(df["worn"].sum()), int((~df["worn"]).sum()))
     from fashiontag.worn.samples import write_samples  # contact sheets to check the detector by eye
 
-    write_samples(root, df, out, seed=int(get(cfg, "seed", 0)))
+    write_samples(root, df, out, seed=int(cfg["seed"]))
     return df, out
 
 

@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 TINY = "tiny"
 WEIGHTS_SUBDIR = "weights"  # under the cache dir: where named weights are downloaded (not the cwd)
 OFFLINE_HINT = (
-    "pass a local detector file instead: --set split.weights=/path/to/best.pt (or .onnx / .tflite, e.g. "
+    "pass a local detector file instead: --set worn.weights=/path/to/best.pt (or .onnx / .tflite, e.g. "
     "../shared/models/yolov8n_int8.tflite after `pip install ai-edge-litert`), "
-    "or --set split.weights=tiny for the generated demo data"
+    "or --set worn.weights=tiny for the generated demo data"
 )
 
 
@@ -65,23 +65,23 @@ def resolve_weights(spec: str, cache_dir: str | Path = "cache") -> str:
     """A local path for `spec`, or the name itself when ultralytics can download it (online only)."""
     spec = str(spec).strip()
     if not spec:
-        raise FashiontagError("split.weights is empty; " + OFFLINE_HINT)
+        raise FashiontagError("worn.weights is empty; " + OFFLINE_HINT)
     if spec == TINY:
         # The tiny detector is trained by its own module (yolo.tiny_detector.tiny_weights), never here.
-        raise FashiontagError("split.weights=tiny names the generated-figure detector: resolve it with "
-                              "yolo.tiny_detector.tiny_weights (what `fashiontag split` does)")
+        raise FashiontagError("worn.weights=tiny names the generated-figure detector: resolve it with "
+                              "yolo.tiny_detector.tiny_weights (what `fashiontag worn` does)")
     path = Path(spec).expanduser()
     if path.exists():
         return str(path)
     if len(path.parts) > 1 or spec.startswith(("~", ".")):
         # A path the user typed, not a model name: never try to download it.
-        raise FashiontagError(f"split.weights: detector file not found: {path}")
+        raise FashiontagError(f"worn.weights: detector file not found: {path}")
     for candidate in _local_candidates(spec, cache_dir):
         if candidate.exists():
             return str(candidate)
     if not is_online():
         raise WeightsUnavailableError(
-            f"split.weights={spec} is not a local file and ultralytics cannot download it (no network); "
+            f"worn.weights={spec} is not a local file and ultralytics cannot download it (no network); "
             + OFFLINE_HINT
         )
     # Online: ultralytics downloads release assets to the path it is given, so name our cache.
@@ -116,15 +116,15 @@ def load_detector(
         model = YOLO(resolved, task="detect")
     except (ImportError, ModuleNotFoundError) as exc:
         raise FashiontagError(
-            f"split.weights={weights}: ultralytics needs a package to run this format ({exc}); "
+            f"worn.weights={weights}: ultralytics needs a package to run this format ({exc}); "
             "for .tflite: pip install ai-edge-litert, for .onnx: pip install onnxruntime"
         ) from None
     except ConnectionError as exc:
-        raise WeightsUnavailableError(f"split.weights={weights}: download failed ({exc}); " + OFFLINE_HINT) from None
+        raise WeightsUnavailableError(f"worn.weights={weights}: download failed ({exc}); " + OFFLINE_HINT) from None
     except FileNotFoundError as exc:
-        raise FashiontagError(f"split.weights={weights}: {exc}") from None
+        raise FashiontagError(f"worn.weights={weights}: {exc}") from None
     except Exception as exc:  # ultralytics raises many types for a corrupt/unknown file
-        raise FashiontagError(f"split.weights={weights}: cannot load as an ultralytics detector: {exc}") from None
+        raise FashiontagError(f"worn.weights={weights}: cannot load as an ultralytics detector: {exc}") from None
     path = Path(model.ckpt_path or resolved)
     if path.is_dir():  # exported saved_model / openvino folders have no single file to hash
         md5 = file_md5(next(p for p in sorted(path.rglob("*")) if p.is_file()))
@@ -147,7 +147,7 @@ def _person_class(model: Any, weights: str) -> int:
     try:
         names = _load_names(model)
     except Exception as exc:
-        raise FashiontagError(f"split.weights={weights}: cannot read the detector's class names: {exc}") from None
+        raise FashiontagError(f"worn.weights={weights}: cannot read the detector's class names: {exc}") from None
     for idx, name in names.items():
         if str(name).lower() == "person":
             return int(idx)
