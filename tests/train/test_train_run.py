@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -63,12 +64,15 @@ def test_train_writes_the_run_directory_and_prediction_needs_only_it(tmp_path, m
 def test_folds_are_skipped_when_done_then_merged(tmp_path, make_fashionai_root, caplog):
     root = tiny_root(make_fashionai_root, tmp_path)
     cfg = tiny_config(tmp_path, "exp=merge")
+    before = copy.deepcopy(cfg)
     train_run(root, "all", "0", cfg)
+    assert cfg == before, "train_run works on its own copy of the config"
     key_dir = tmp_path / "runs" / "merge" / KEY
     stamp = (key_dir / "fold_0" / "done.json").stat().st_mtime_ns
-    results = train_run(root, "all", "all", tiny_config(tmp_path, "exp=merge"))
+    result = train_run(root, "all", "all", tiny_config(tmp_path, "exp=merge"))
+    assert result.run_dir == key_dir.parent
     assert (key_dir / "fold_0" / "done.json").stat().st_mtime_ns == stamp, "a done fold is not retrained"
-    cv = results[KEY]
+    cv = result.cv[KEY]
     assert cv["complete"] is True and cv["folds_done"] == [0, 1] and cv["n"] == 12
     oof = pd.read_csv(key_dir / "oof.csv")
     assert len(oof) == 12 and set(oof["fold"]) == {0, 1} and not oof["image"].duplicated().any()

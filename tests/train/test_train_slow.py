@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from fashiontag.train import runner
-from helpers.training import KEY, tiny_config, tiny_overrides, tiny_root
+from helpers.training import KEY, tiny_config, tiny_root
 
 CLI = [sys.executable, "-c", "import sys; from fashiontag.cli import main; sys.exit(main())"]
 
@@ -61,12 +61,12 @@ def test_sigkill_during_second_epoch_of_demo_then_resume(tmp_path):
 def test_gpus_runs_one_subprocess_per_job_then_merges(tmp_path, make_fashionai_root, monkeypatch):
     root = tiny_root(make_fashionai_root, tmp_path)
     monkeypatch.setattr(runner, "_usable_gpus", lambda n: n)  # pretend there are 2 GPUs (children use the CPU)
-    sets = tiny_overrides(tmp_path, "exp=par")
-    child = ["--data", str(root)] + [a for s in sets for a in ("--set", s)]
-    results = runner.train_run(root, "all", "all", tiny_config(tmp_path, "exp=par"), gpus=2, child_args=child)
+    cfg = tiny_config(tmp_path, "exp=par")
+    result = runner.train_run(root, "all", "all", cfg, gpus=2)  # each job: python -m fashiontag.train.worker
     key_dir = tmp_path / "runs" / "par" / KEY
+    assert result.run_dir == key_dir.parent and cfg["data"]["root"] != str(root)  # the caller's config is kept
     for fold in (0, 1):
         assert (key_dir / f"fold_{fold}" / "done.json").exists()
         worker_log = (key_dir / f"fold_{fold}" / "worker.log").read_text()  # each job's own subprocess
         assert f"{KEY} fold {fold} done" in worker_log and f"fold {1 - fold}:" not in worker_log
-    assert results[KEY]["complete"] is True and results[KEY]["n"] == 12
+    assert result.cv[KEY]["complete"] is True and result.cv[KEY]["n"] == 12

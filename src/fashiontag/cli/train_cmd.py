@@ -24,9 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", default="all", help="fold numbers, e.g. 0 or 0,2, or all (default)")
     p.add_argument("--exp", default=None, help="run name under runs/ (default: the config file's stem)")
     p.add_argument("--gpus", type=int, default=1,
-                   help="run key x fold jobs in parallel, one subprocess per GPU (CPU: always serial)")
+                   help="run key x fold jobs in parallel, one worker process per GPU (CPU: always serial)")
     p.add_argument("--force", action="store_true", help="retrain folds that are already done (train.force)")
-    p.add_argument("--no-merge", action="store_true", help=argparse.SUPPRESS)  # set for --gpus workers
     add_config_args(p)
     add_skip_arg(p)
     p.set_defaults(func=cmd_train)
@@ -35,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from fashiontag.core.config import load_config
     from fashiontag.recipes.separate import train
+    from fashiontag.train.runner import exp_name
 
     overrides = list(args.overrides)
     if args.force:
@@ -44,14 +44,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.exp:
         overrides.append(f"exp={args.exp}")
     cfg = load_config(args.config, overrides)
-    data = args.data or cfg["data"]["root"]
-    # What a --gpus worker needs to rebuild the same config (it adds its own --cat/--folds).
-    child = ["--data", str(data)] + (["--config", args.config] if args.config else [])
-    for item in overrides:
-        child += ["--set", item]
-    results = train(data, args.cat, args.folds, cfg, config_arg=args.config, gpus=args.gpus,
-                        child_args=child, merge=not args.no_merge)
-    for key, cv in results.items():
+    cfg["exp"] = exp_name(cfg, args.config)  # --exp, else the config file's stem
+    result = train(args.data or cfg["data"]["root"], args.cat, args.folds, cfg, gpus=args.gpus)
+    for key, cv in result.cv.items():
         if cv is not None:
             summary = {k: cv[k] for k in ("n", "mAP", "basic_precision", "accuracy", "log_loss", "complete")}
             log.info("%s: %s", key, json.dumps(summary))

@@ -54,8 +54,9 @@ def run_clothing(sources: list[str | Path] | None = None, workdir: str | Path = 
     out = None
     if test_root is not None:
         from fashiontag.fashionai.submit_run import submit_run
+        from fashiontag.train.runner import exp_name
 
-        out = Path(submission or f"submissions/{cfg['exp']}.csv")
+        out = Path(submission or f"submissions/{exp_name(cfg, config)}.csv")
         log.info("clothing step %d/%d: submission for %s -> %s", total, total, test_root, out)
         submit_run(blend, test_root, out, force=True)
     seconds = time.time() - t0

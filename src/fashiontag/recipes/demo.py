@@ -60,13 +60,12 @@ def train_predict_stack_blend(train_root: Path, test_root: Path | None, cfg: dic
     from fashiontag.report.cv import write_report
     from fashiontag.stack.blend import blend_runs
     from fashiontag.stack.runner import stack_run
+    from fashiontag.train.runner import exp_name
 
     total = first_step + 4 + (test_root is not None)
     step = iter(range(first_step, total + 1))
-    runs = Path(cfg.get("runs_dir", "runs"))
     log.info("%s step %d/%d: training every key and fold (%s config)", name, next(step), total, config)
-    train(train_root, "all", None, cfg, config_arg=config)
-    exp_dir = runs / cfg["exp"]
+    exp_dir = train(train_root, "all", None, {**cfg, "exp": exp_name(cfg, config)}).run_dir
     have = "test.csv" if test_root is not None else "oof_tta.csv"
     log.info("%s step %d/%d: predicting with TTA (out-of-fold images%s)", name, next(step), total,
              " and the test root" if test_root is not None else "")

@@ -88,7 +88,7 @@ def run_fmnist(cfg: dict, config_arg: str | None = None) -> dict:
     step1 = copy.deepcopy(cfg)
     step1["exp"] = exp_name(cfg, config_arg)
     step1["augment"].update(NO_AUGMENT)
-    train_run(train_root, KEY, fold, step1, config_arg=config_arg)
+    train_run(train_root, KEY, fold, step1)
     runs = [step1]
 
     aug_epochs = int(cfg["fmnist"]["aug_epochs"])
@@ -98,7 +98,7 @@ def run_fmnist(cfg: dict, config_arg: str | None = None) -> dict:
         step2["model"]["pretrained"] = True
         step2["model"]["weights"] = str(Path(step1["runs_dir"]) / step1["exp"] / KEY / f"fold_{fold}" / "model.pth")
         step2["train"].update(frozen_epochs=0, unfrozen_epochs=aug_epochs)
-        train_run(train_root, KEY, fold, step2, config_arg=config_arg)
+        train_run(train_root, KEY, fold, step2)
         runs.append(step2)
 
     for run_cfg in runs:

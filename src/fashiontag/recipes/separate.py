@@ -38,7 +38,7 @@ from fashiontag.fashionai.runs import (
     write_oof_and_cv,
 )
 from fashiontag.infer.predict import predict_key
-from fashiontag.train.runner import exp_name, train_run
+from fashiontag.train.runner import TrainResult, exp_name, train_run
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +55,21 @@ def group_cfg(cfg: dict, group: str, runs_dir: Path) -> dict:
 
 
 def train_separate(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict, run_dir: Path, *,
-                   config_arg: str | None = None, gpus: int = 1, child_args: list[str] | None = None,
-                   merge: bool = True, extra_cbs: tuple = ()) -> dict[str, dict | None]:
+                   gpus: int = 1, merge: bool = True, extra_cbs: tuple = ()) -> TrainResult:
     """Train every group as a sub-run (same folds), then merge each key's groups into run_dir/<key>/."""
     split_for(cfg, data_root)  # detect once up front; both sub-runs read the cached split file
     sub_runs = run_dir / SUBDIR
     keys: list[str] = []
     for group in GROUPS:
-        log.info("split.mode=separate: training the %s group into %s", group, sub_runs / group)
-        gchild = [*(child_args or []), "--set", f"split.group={group}", "--set", f"exp={group}",
-                  "--set", f"runs_dir={sub_runs}"]
-        results = train_run(data_root, cat, folds_spec, group_cfg(cfg, group, sub_runs), config_arg=config_arg,
-                            gpus=gpus, child_args=gchild, merge=merge, extra_cbs=extra_cbs)
-        keys += [k for k in results if k not in keys]
+        log.info("worn.mode=separate: training the %s group into %s", group, sub_runs / group)
+        result = train_run(data_root, cat, folds_spec, group_cfg(cfg, group, sub_runs), gpus=gpus, merge=merge,
+                           extra_cbs=extra_cbs)
+        keys += [k for k in result.cv if k not in keys]
     if not merge:
-        return {}
+        return TrainResult(run_dir, {})
     attributes = read_attributes(data_root)
-    return {key: merge_trained_key(run_dir / key, key, sub_runs, cfg, attributes[key]) for key in keys}
+    return TrainResult(run_dir, {key: merge_trained_key(run_dir / key, key, sub_runs, cfg, attributes[key])
+                                 for key in keys})
 
 
 def _group_key_dirs(sub_runs: Path, key: str) -> dict[str, Path]:
@@ -137,19 +135,17 @@ def _separate(cfg: dict) -> bool:
     return split_mode(cfg) == "separate" and not cfg["worn"]["group"]
 
 
-def train(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict, *, config_arg: str | None = None,
-          gpus: int = 1, child_args: list[str] | None = None, merge: bool = True,
-          extra_cbs: tuple = ()) -> dict[str, dict | None]:
-    """Train as the config says: split.mode=separate trains each group (worn, hanger) as its own sub-run
-    and merges them; every other mode is one ordinary training run."""
+def train(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict, *, gpus: int = 1,
+          merge: bool = True, extra_cbs: tuple = ()) -> TrainResult:
+    """Train as the config says: worn.mode=separate trains each group (worn, hanger) as its own sub-run
+    and merges them; every other mode is one ordinary training run. `cfg` is not changed."""
     if not _separate(cfg):
-        return train_run(data_root, cat, folds_spec, cfg, config_arg=config_arg, gpus=gpus,
-                         child_args=child_args, merge=merge, extra_cbs=extra_cbs)
+        return train_run(data_root, cat, folds_spec, cfg, gpus=gpus, merge=merge, extra_cbs=extra_cbs)
+    cfg = copy.deepcopy(cfg)
     cfg["data"]["root"] = str(data_root)
-    cfg["exp"] = exp_name(cfg, config_arg)
+    cfg["exp"] = exp_name(cfg)
     run_dir = Path(cfg["runs_dir"]) / cfg["exp"]
-    return train_separate(data_root, cat, folds_spec, cfg, run_dir, config_arg=config_arg, gpus=gpus,
-                          child_args=child_args, merge=merge, extra_cbs=extra_cbs)
+    return train_separate(data_root, cat, folds_spec, cfg, run_dir, gpus=gpus, merge=merge, extra_cbs=extra_cbs)
 
 
 def predict(exp_dir: str | Path, test_root: str | Path | None, cfg: dict | None = None,

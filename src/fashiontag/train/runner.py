@@ -2,18 +2,21 @@
 
 Per key: the fold assignment (folds/<dataset>.csv, written once if missing, never regenerated), the image
 cache (decoded once for all folds), the key's config.yaml and folds.csv; then every requested fold (serially,
-or one subprocess per GPU with --gpus N), then oof.csv + cv.json over the finished folds.
+or with --gpus N one worker process per GPU, train/worker.py, started from that config.yaml), then oof.csv +
+cv.json over the finished folds. The caller's config is never changed; `train_run` returns a TrainResult.
 Launched by torchrun / accelerate launch (WORLD_SIZE > 1), every process trains each fold data-parallel
 (train/distributed.py): rank 0 prepares and writes, the others read what it wrote and wait at barriers.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +39,22 @@ from fashiontag.train.fold import KeyData, fold_dir_of, train_fold
 log = logging.getLogger(__name__)
 
 
-def exp_name(cfg: dict, config_arg: str | None = None) -> str:
-    """--exp, else the config's `exp`, else the config file's stem (base without one)."""
-    if cfg.get("exp"):
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train_run` made: the run directory and each key's CV summary (None: no fold finished, or not
+    merged)."""
+
+    run_dir: Path
+    cv: dict[str, dict | None]
+
+
+def exp_name(cfg: dict, config: str | Path | None = None) -> str:
+    """The run name: the config's `exp`, else the experiment config's file stem (`config`, else the one the
+    config was loaded from), else base."""
+    if cfg["exp"]:
         return str(cfg["exp"])
-    return Path(config_arg).stem if config_arg else "base"
+    source = config or cfg.get("config_source")
+    return Path(source).stem if source else "base"
 
 
 def parse_folds(spec: str | None, available: list[int]) -> list[int]:
@@ -131,8 +145,9 @@ def merge_key(key_dir: Path, all_folds: list[int]) -> dict | None:
     return cv
 
 
-def _run_parallel(jobs: list[tuple[str, int]], run_dir: Path, child_args: list[str], n_gpus: int) -> None:
-    """One `fashiontag train --cat KEY --folds K` subprocess per GPU (CUDA_VISIBLE_DEVICES), a queue of jobs."""
+def _run_parallel(jobs: list[tuple[str, int]], run_dir: Path, n_gpus: int) -> None:
+    """A queue of fold jobs, one worker process per GPU (CUDA_VISIBLE_DEVICES): train/worker.py, given the
+    key's resolved config.yaml that _prepare saved."""
     pending, running, failed = list(jobs), {}, []
     free = list(range(n_gpus))
     while pending or running:
@@ -141,8 +156,7 @@ def _run_parallel(jobs: list[tuple[str, int]], run_dir: Path, child_args: list[s
             gpu = free.pop(0)
             out = fold_dir_of(run_dir / key, fold)
             out.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-c", "import sys; from fashiontag.cli import main; sys.exit(main())",
-                   "train", "--cat", key, "--folds", str(fold), "--gpus", "1", "--no-merge", *child_args]
+            cmd = [sys.executable, "-m", "fashiontag.train.worker", str(run_dir / key / "config.yaml"), key, str(fold)]
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu)}
             fh = open(out / "worker.log", "ab")  # noqa: SIM115 - closed when the job ends
             log.info("GPU %d: %s fold %d (log: %s)", gpu, key, fold, out / "worker.log")
@@ -159,12 +173,16 @@ def _run_parallel(jobs: list[tuple[str, int]], run_dir: Path, child_args: list[s
         raise FashiontagError("training failed for " + "; ".join(failed))
 
 
-def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict, *, config_arg: str | None = None,
-              gpus: int = 1, child_args: list[str] | None = None, merge: bool = True,
-              extra_cbs: tuple = ()) -> dict[str, dict | None]:
-    """Train keys `cat` (a key, short name, comma list or all) x folds; returns {key: cv dict or None}."""
+def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict, *, gpus: int = 1,
+              merge: bool = True, extra_cbs: tuple = ()) -> TrainResult:
+    """Train keys `cat` (a key, short name, comma list or all) x folds into runs_dir/<exp>/.
+
+    `cfg` is not changed: the run's copy records data.root and exp (see `exp_name`), and is what each key's
+    config.yaml saves. With merge, each key's folds are merged into oof.csv + cv.json.
+    """
+    cfg = copy.deepcopy(cfg)
     cfg["data"]["root"] = str(data_root)
-    exp = exp_name(cfg, config_arg)
+    exp = exp_name(cfg)
     cfg["exp"] = exp
     run_dir = Path(cfg["runs_dir"]) / exp
     distributed.setup(cfg, gpus)  # joins the process group under torchrun / accelerate launch; else nothing
@@ -179,7 +197,7 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
     todo = [(k, f) for k, f in jobs
             if cfg["train"]["force"] or not (fold_dir_of(run_dir / k, f) / "done.json").exists()]
     if n_gpus > 1 and len(todo) > 1:
-        _run_parallel(todo, run_dir, list(child_args or []), n_gpus)
+        _run_parallel(todo, run_dir, n_gpus)
         # children retrained what was asked; the merge must not retrain again
     else:
         for key, fold in jobs:
@@ -189,7 +207,7 @@ def train_run(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict
         for key, kd in prepared.items():
             results[key] = merge_key(kd.key_dir, sorted(int(f) for f in np.unique(kd.table["fold"])))
     distributed.barrier()  # the other ranks leave once rank 0 has merged
-    return results
+    return TrainResult(run_dir, results)
 
 
 def _prepare(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict,
