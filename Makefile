@@ -81,8 +81,8 @@ ensemble: ## blend RUNS="a b c" from their out-of-fold files into EXP
 report: ## cross-validation report of every run: reports/cv_report.md
 	$(FT) report $(if $(RUNS),--runs $(RUNS)) $(if $(OUT),--out $(OUT))
 
-submit: ## write a validated FashionAI CSV from RUN for TEST into OUT
-	$(FT) submit --run $(RUN) --test $(TEST) $(if $(OUT),--out $(OUT))
+submit: ## write a validated FashionAI CSV from RUN for TEST into OUT (refuses to overwrite; FORCE=1 to replace)
+	$(FT) submit --run $(RUN) --test $(TEST) $(if $(OUT),--out $(OUT)) $(if $(FORCE),--force)
 
 validate: ## validate the submission OUT against TEST's question.csv
 	$(FT) validate-submission $(OUT) --questions $(TEST)/Tests/question.csv

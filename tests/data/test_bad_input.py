@@ -1,4 +1,4 @@
-"""Every bad-input case of the foundation issue: a clear message naming the file and line, or a counted skip.
+"""Bad images and label tables: a clear message naming the file and line, or a counted skip.
 
 Images are checked through `fashiontag check-data` (the command users run) and the library calls under it;
 label-table problems through read_labels / read_questions.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -15,7 +16,7 @@ from PIL import Image
 from fashiontag.cli import main
 from fashiontag.core.errors import DataError
 from fashiontag.core.skips import SkipReport
-from fashiontag.data.images import open_rgb
+from fashiontag.data.images import open_rgb, verify_images
 from fashiontag.fashionai.format import LABEL_CSV, QUESTION_CSV, read_labels, read_questions
 
 KEY = "garment_type_labels"
@@ -170,3 +171,92 @@ def test_bad_csv_shape_names_line(tmp_path):
     (tmp_path / LABEL_CSV).write_text("a.jpg,skirt_length_labels\n")
     with pytest.raises(DataError, match=r"label.csv:1: expected 3 columns \(image,key,label\), got 2"):
         read_labels(tmp_path)
+
+
+# ---------------------------------------------------------------- the one image loader: modes, size, orientation
+
+
+@pytest.mark.parametrize("make, pixel", [
+    (lambda p: Image.fromarray(np.full((4, 4), 32768, np.uint16)).save(p), (128, 128, 128)),  # I;16, not white
+    (lambda p: Image.fromarray(np.full((4, 4), 0.25, np.float32)).save(p), (64, 64, 64)),  # F in 0..1
+    (lambda p: Image.fromarray(np.full((4, 4), 200.0, np.float32)).save(p), (200, 200, 200)),  # F in 0..255
+    (lambda p: Image.fromarray(np.full((4, 4), 100, np.int32)).save(p), (100, 100, 100)),  # I holding 8-bit data
+    (lambda p: Image.fromarray(np.full((4, 4), 65535, np.int32)).save(p), (255, 255, 255)),  # I holding 16-bit
+    (lambda p: Image.new("1", (4, 4), 1).save(p), (255, 255, 255)),
+    (lambda p: Image.new("LA", (4, 4), (0, 255)).save(p), (0, 0, 0)),  # opaque black stays black
+])
+def test_high_bit_depth_and_odd_modes_are_scaled_not_clipped(tmp_path, make, pixel):
+    path = tmp_path / "img.tif"
+    make(path)
+    img = open_rgb(path)
+    assert img.mode == "RGB" and img.getpixel((0, 0)) == pixel
+
+
+def test_float_image_outside_known_ranges_is_stretched(tmp_path):
+    path = tmp_path / "depth.tif"
+    Image.fromarray(np.array([[-5.0, 5.0], [0.0, np.nan]], np.float32)).save(path)
+    img = open_rgb(path)
+    assert img.getpixel((0, 0))[0] == 0 and img.getpixel((1, 0))[0] == 255
+
+
+def test_transparency_is_composited_on_the_fill(tmp_path):
+    path = tmp_path / "p.png"
+    img = Image.new("P", (4, 4), 0)
+    img.putpalette([255, 0, 0] * 256)
+    img.save(path, transparency=0)
+    assert open_rgb(path).getpixel((0, 0)) == (255, 255, 255)
+    assert open_rgb(path, fill=(0, 0, 0)).getpixel((0, 0)) == (0, 0, 0)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    path = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 90 CW to view
+    Image.new("RGB", (30, 10), (0, 0, 255)).save(path, exif=exif)
+    assert open_rgb(path).size == (10, 30)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_decompression_bombs_are_named_bad_images(tmp_path, monkeypatch):
+    from helpers.bad_inputs import bomb_png
+
+    huge = bomb_png(tmp_path / "huge.png")  # beyond twice the limit: PIL raises on open
+    with pytest.raises(DataError, match=r"huge\.png:7: image too large .*2500000000 pixels") as info:
+        open_rgb(huge, 7)
+    assert info.value.line == 7
+    small = tmp_path / "small.png"
+    Image.new("RGB", (40, 40)).save(small)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # over the limit, under twice it: PIL only warns
+    with pytest.raises(DataError, match=r"image too large .*40x40 = 1600 pixels, over the limit of 1000"):
+        open_rgb(small)
+    skips = SkipReport(skip=True)
+    table = pd.DataFrame({"image": ["small.png", "huge.png"], "line": [1, 2]})
+    assert len(verify_images(tmp_path, table, skips, source=tmp_path / "label.csv")) == 0
+    assert [r["line"] for r in skips.rows] == [1, 2]
+
+
+def test_paths_outside_the_root_are_refused_everywhere(tmp_path):
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / LABEL_CSV).write_text(f"../x.jpg,{'skirt_length_labels'},ynnnnn\n")
+    with pytest.raises(DataError, match=r"label\.csv:1: image path '\.\./x\.jpg' climbs out"):
+        read_labels(tmp_path)
+    table = pd.DataFrame({"image": ["/etc/hostname"], "line": [4]})
+    with pytest.raises(DataError, match=r"label\.csv:4: /etc/hostname: image path is absolute"):
+        verify_images(tmp_path, table, SkipReport(skip=False), source=tmp_path / "label.csv")
+    from fashiontag.fashionai.format import Dataset
+
+    dataset = Dataset(tmp_path, {}, pd.DataFrame())
+    with pytest.raises(DataError, match="climbs out"):
+        dataset.image_path("Images/../../x.jpg")
+    assert dataset.image_path("Images/k/a.jpg") == tmp_path / "Images/k/a.jpg"
+
+
+def test_writers_refuse_unsafe_keys_and_paths(tmp_path):
+    from fashiontag.fashionai.format import write_attributes, write_labels
+
+    with pytest.raises(DataError, match=r"attributes\.csv: attribute key '\.\./k' may only use"):
+        write_attributes(tmp_path, {"../k": ["a", "b"]})
+    bad = pd.DataFrame({"image": ["/abs.jpg"], "key": ["skirt_length_labels"], "label": ["ynnnnn"]})
+    with pytest.raises(DataError, match=r"label\.csv:1: image path '/abs\.jpg' is absolute"):
+        write_labels(tmp_path, bad)
+    assert not (tmp_path / LABEL_CSV).exists()

@@ -14,7 +14,7 @@ import pkgutil
 import sys
 
 from fashiontag import __version__
-from fashiontag.core.errors import FashiontagError
+from fashiontag.core.errors import FashiontagError, os_error_message
 from fashiontag.core.logs import setup_logging
 
 log = logging.getLogger("fashiontag")
@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """Some messages carry a parser's multi-line report (YAML, CSV); the user gets one line."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -42,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except FashiontagError as exc:
-        log.error("%s", exc)
+        log.error("%s", one_line(str(exc)))
+        return 2
+    except OSError as exc:
+        # The environment refused a file operation the library does not wrap (a folder given for a file,
+        # a permission, a full disk): one line naming the path, like any other bad input.
+        log.debug("file operation failed", exc_info=True)
+        log.error("%s", one_line(os_error_message(exc)))
         return 2
     except KeyboardInterrupt:
         log.error("interrupted")

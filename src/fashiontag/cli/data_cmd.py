@@ -71,7 +71,8 @@ def cmd_import_folders(args: argparse.Namespace) -> int:
 
 def cmd_folds(args: argparse.Namespace) -> int:
     from fashiontag.core.config import load_config
-    from fashiontag.data.folds import check_overwrite, folds_path, make_folds, write_folds
+    from fashiontag.core.files import read_csv_checked
+    from fashiontag.data.folds import check_n_folds, check_overwrite, folds_path, make_folds, write_folds
     from fashiontag.fashionai.format import load_dataset
 
     cfg = load_config(args.config, args.overrides)
@@ -79,17 +80,21 @@ def cmd_folds(args: argparse.Namespace) -> int:
     root = Path(args.data or data["root"])
     k = args.k if args.k is not None else data["n_folds"]
     seed = args.seed if args.seed is not None else data["fold_seed"]
+    check_n_folds(k)
     path = folds_path(root, args.out_dir or data["folds_dir"])
     check_overwrite(path, args.force)  # before any hashing: refuse early
     dataset = load_dataset(root)
     folds = make_folds(root, dataset.labels, k=k, seed=seed)
-    write_folds(path, folds, force=args.force)
-    print(f"{path}: {len(folds)} rows, {folds['key'].nunique()} keys, {folds['fold'].nunique()} folds (seed {seed})")
+    write_folds(path, folds, force=args.force)  # exclusive without --force: a concurrent run cannot interleave
+    written = read_csv_checked(path, {"image": str, "key": str}, what="fold file")  # report what the file holds
+    print(f"{path}: {len(written)} rows, {written['key'].nunique()} keys, {written['fold'].nunique()} folds "
+          f"(seed {seed})")
     return 0
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
     from fashiontag.core.errors import DataError
+    from fashiontag.core.files import remove_file
     from fashiontag.core.skips import SkipReport
     from fashiontag.data.images import verify_images
     from fashiontag.fashionai.format import (
@@ -102,8 +107,10 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     )
 
     data = Path(args.data)
+    for root in [data] + ([Path(args.test)] if args.test else []):
+        if root.exists() and not root.is_dir():
+            raise DataError(root, "is a file; check-data takes dataset root folders")
     report = data / "check_skips.csv"
-    report.unlink(missing_ok=True)  # a stale report from an earlier check would mislead
     skips = SkipReport(skip=args.skip_bad)
     checked = []
     if (data / LABEL_CSV).exists():
@@ -119,7 +126,10 @@ def cmd_check_data(args: argparse.Namespace) -> int:
             checked.append(f"{len(ok)} of {len(questions)} question images in {root}")
     if not checked:
         raise DataError(data, f"nothing to check: no {LABEL_CSV} or {QUESTION_CSV}")
-    skips.write(report)
+    if len(skips):
+        skips.write(report)  # replaces an earlier report in one step
+    else:
+        remove_file(report)  # a stale report from an earlier check would mislead
     status = "OK" if not len(skips) else f"{len(skips)} problems (see {report})"
     print(f"{status}: " + "; ".join(checked))
     return 1 if len(skips) else 0

@@ -31,10 +31,13 @@ def run_ensemble_cmd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fashiontag.core.config import load_config
+    from fashiontag.core.names import check_name
     from fashiontag.fashionai.keys import resolve_key
     from fashiontag.fashionai.runs import list_keys, resolve_run
     from fashiontag.stack.blend import blend_runs
 
+    if args.exp:
+        check_name(args.exp, "--exp")  # it becomes runs/<exp>/
     cfg = load_config(args.config, args.overrides)
     runs_dir = Path(cfg["runs_dir"])
     run_dirs = [resolve_run(r, runs_dir) for r in args.runs]

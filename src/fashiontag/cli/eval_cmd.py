@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attributes", metavar="ROOT", default=None,
                    help="dataset root whose Annotations/attributes.csv names the keys' values (default: the "
                         "answers file's grandparent if it has one, else the official keys)")
-    p.add_argument("--json", metavar="OUT", default=None, help="also write the scores as JSON")
+    p.add_argument("--json", metavar="OUT", default=None,
+                   help="also write the scores as JSON (an existing OUT only with --force; never the inputs)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json OUT")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
@@ -52,22 +54,39 @@ def attributes_near(csv_path: str | Path, explicit_root: str | Path | None) -> d
     return read_attributes(root)  # the official keys alone when the file is absent
 
 
+def _check_json_out(out: Path, inputs: list[str], force: bool) -> None:
+    """--json never replaces an input (the submission being scored, the answers), even with --force."""
+    from fashiontag.core.errors import FashiontagError
+    from fashiontag.core.files import refuse_overwrite
+
+    for item in inputs:
+        same = out.resolve() == Path(item).resolve()
+        if not same and out.exists() and Path(item).exists():
+            same = out.samefile(item)
+        if same:
+            raise FashiontagError(f"--json {out} is the file being scored ({item}); give another file name")
+    refuse_overwrite(out, force)
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from fashiontag.core.files import atomic_write_json
     from fashiontag.fashionai.submission import score_submission
 
+    if args.json:  # before scoring: a refusal costs nothing
+        _check_json_out(Path(args.json), [args.submission, args.answers], args.force)
     attributes = attributes_near(args.answers, args.attributes)
     table = score_submission(args.submission, args.answers, attributes)
     print(format_scores(table))
     if args.json:
         rows = table.to_dict(orient="records")
         atomic_write_json(args.json, {"submission": str(args.submission), "answers": str(args.answers),
-                                      "keys": rows[:-1], "overall": rows[-1]})
+                                      "keys": rows[:-1], "overall": rows[-1]}, exclusive=not args.force)
         log.info("scores written to %s", args.json)
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from fashiontag.core.files import read_text_checked
     from fashiontag.fashionai.submission import validate_submission
 
     attributes = attributes_near(args.questions, args.attributes)
@@ -77,6 +96,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}")
         return 1
-    n_rows = sum(1 for line in Path(args.submission).read_text(encoding="utf-8").splitlines() if line.strip())
+    n_rows = sum(1 for line in read_text_checked(args.submission).splitlines() if line.strip())
     print(f"OK: {args.submission} has {n_rows} rows matching {args.questions}")
     return 0

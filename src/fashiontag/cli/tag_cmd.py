@@ -30,25 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tag_cmd(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from fashiontag.core.errors import FashiontagError
-    from fashiontag.core.files import atomic_write_text
+    from fashiontag.core.files import atomic_write_text, refuse_overwrite
     from fashiontag.fashionai.runs import resolve_run
-    from fashiontag.infer.tag import format_tags, tag_images
 
     if args.top < 1:
         raise FashiontagError("--top must be at least 1")
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not args.force:
-        raise FashiontagError(f"{out} already exists; pass --force to overwrite it")
+    out = refuse_overwrite(args.out, args.force) if args.out else None  # before the models load
     run = resolve_run(args.run, args.runs_dir)
+    from fashiontag.infer.tag import format_tags, tag_images
     df, skips = tag_images(args.images, run, top=args.top, tta=args.tta, skip_bad=args.skip_bad,
                            overrides=args.overrides)
     text = format_tags(df, args.format)
     if out is None:
         sys.stdout.write(text)
     else:
-        atomic_write_text(out, text)
+        atomic_write_text(out, text, exclusive=not args.force)
         skips.write(out.with_name(out.name + ".skipped.csv"))
     return 0

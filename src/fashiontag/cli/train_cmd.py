@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from fashiontag.core.config import load_config
-    from fashiontag.recipes.separate import train
+    from fashiontag.core.names import check_name
     from fashiontag.train.runner import exp_name
 
     overrides = list(args.overrides)
@@ -42,8 +42,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.skip_bad:
         overrides.append("data.skip_bad=true")
     if args.exp:
-        overrides.append(f"exp={args.exp}")
+        overrides.append(f"exp={check_name(args.exp, '--exp')}")  # it becomes runs/<exp>/
+    # The config is checked before the training stack (torch, fastai) is imported: a bad value fails fast.
     cfg = load_config(args.config, overrides)
+    from fashiontag.core.devices import resolve_device
+
+    resolve_device(cfg["train"]["device"])  # a device this machine cannot use fails before any data is read
+    from fashiontag.recipes.separate import train
+
     cfg["exp"] = exp_name(cfg, args.config)  # --exp, else the config file's stem
     result = train(args.data or cfg["data"]["root"], args.cat, args.folds, cfg, gpus=args.gpus)
     for key, cv in result.cv.items():

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from fashiontag.core.errors import DataError, FashiontagError
-from fashiontag.core.files import atomic_write_csv, file_md5
+from fashiontag.core.errors import DataError, FashiontagError, os_error_reason
+from fashiontag.core.files import OutputExistsError, atomic_write_text, file_md5
 from fashiontag.fashionai.fold_file import FOLD_COLUMNS, read_fold_file
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,43 @@ def folds_path(cfg_or_root: dict | str | Path, folds_dir: str | Path | None = No
     return Path(folds_dir) / f"{dataset_name(root)}.csv"
 
 
-def content_hashes(root: str | Path, labels: pd.DataFrame, workers: int | None = None) -> pd.Series:
-    """md5 of every distinct labelled image (indexed by the image column); a missing file names its line."""
+def _md5_or_error(path: Path) -> str | OSError:
+    try:
+        return file_md5(path)
+    except OSError as exc:
+        return exc
+
+
+def content_hashes(root: str | Path, labels: pd.DataFrame, workers: int | None = None,
+                   skip_missing: bool = False) -> pd.Series:
+    """md5 of every distinct labelled image (indexed by the image column); a missing file names its line.
+
+    With `skip_missing` (training with --skip-bad) a missing or unreadable file gets a group of its own
+    instead: it still has a fold, so the fold file matches the labels, and the image cache then skips and
+    reports it like any other bad image.
+    """
     root = Path(root)
     first = labels.drop_duplicates("image")
     lines = first["line"] if "line" in first.columns else [None] * len(first)
-    for image, line in zip(first["image"], lines, strict=True):
-        if not (root / image).is_file():
-            where = f" (label.csv line {line})" if line is not None else ""
-            raise DataError(root / image, f"image file is missing{where}")
+    paths = [root / img for img in first["image"]]
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        hashes = list(pool.map(file_md5, [root / img for img in first["image"]]))
+        hashes = list(pool.map(_md5_or_error, paths))
+    n_bad = 0
+    for i, (image, line, path) in enumerate(zip(first["image"], lines, paths, strict=True)):
+        error = hashes[i]
+        if not isinstance(error, OSError):
+            continue
+        if not skip_missing:
+            where = f" (label.csv line {line})" if line is not None else ""
+            reason = ("image file is missing" if isinstance(error, FileNotFoundError)
+                      else f"image file cannot be read: {os_error_reason(error)}")
+            raise DataError(path, f"{reason}{where}")
+        hashes[i] = f"unreadable:{image}"
+        n_bad += 1
+    if n_bad:
+        log.warning("%d labelled image(s) are missing or unreadable: each gets a fold of its own and is skipped "
+                    "when the images are read", n_bad)
     return pd.Series(hashes, index=first["image"].to_numpy())
 
 
@@ -96,13 +121,23 @@ def assign_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int, key: str 
     return fold
 
 
+def check_n_folds(k: object) -> int:
+    """Cross-validation needs at least 2 folds: a bad count is the setting's fault, not the data's."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise FashiontagError(f"the number of folds must be an integer of at least 2, got {k!r} "
+                              "(--k or data.n_folds)")
+    return int(k)
+
+
 def make_folds(
-    root: str | Path, labels: pd.DataFrame, k: int = 5, seed: int = 0, workers: int | None = None
+    root: str | Path, labels: pd.DataFrame, k: int = 5, seed: int = 0, workers: int | None = None,
+    skip_missing: bool = False,
 ) -> pd.DataFrame:
     """DataFrame[image, key, y, fold] for every labelled row, keys in first-appearance order."""
+    check_n_folds(k)
     if labels.empty:
         raise DataError(root, "no labelled rows to make folds from")
-    hashes = content_hashes(root, labels, workers)
+    hashes = content_hashes(root, labels, workers, skip_missing)
     parts = []
     for key in dict.fromkeys(labels["key"]):
         part = labels.loc[labels["key"] == key, ["image", "key", "y"]].reset_index(drop=True)
@@ -127,8 +162,24 @@ def check_overwrite(path: str | Path, force: bool = False) -> None:
 
 
 def write_folds(path: str | Path, folds: pd.DataFrame, force: bool = False) -> Path:
+    """Write the fold file; without `force` never over one that exists, even one another process wrote
+    while these folds were computed (the check above and the write are two steps: the write is exclusive).
+
+    The file is read back: if a concurrent `folds --force` replaced it meanwhile, that is said instead of
+    reporting folds the file does not hold.
+    """
+    path = Path(path)
     check_overwrite(path, force)
-    return atomic_write_csv(path, folds[FOLD_COLUMNS])
+    text = folds[FOLD_COLUMNS].to_csv(index=False, lineterminator="\n")
+    try:
+        atomic_write_text(path, text, exclusive=not force)
+    except OutputExistsError:
+        raise FashiontagError(f"{path} was written by another command while these folds were computed; it is "
+                              "kept as it is (pass --force to replace it)") from None
+    if path.read_text(encoding="utf-8") != text:
+        raise FashiontagError(f"{path} was replaced by another command while this one wrote it; it holds that "
+                              "command's folds, not these")
+    return path
 
 
 def load_folds(path: str | Path, labels: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image
 
 from fashiontag.core.errors import DataError, FashiontagError
-from fashiontag.core.files import atomic_open, atomic_write_csv, file_md5
+from fashiontag.core.files import atomic_open, atomic_write_csv, file_md5, make_dirs, remove_file
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.images import is_image_file, open_rgb
 from fashiontag.fashionai.format import (
@@ -39,7 +39,7 @@ from fashiontag.fashionai.format import (
     write_labels,
     write_questions,
 )
-from fashiontag.fashionai.keys import OFFICIAL_KEYS, SUFFIX
+from fashiontag.fashionai.keys import OFFICIAL_KEYS, SUFFIX, check_key
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,8 @@ class _Item:
 
 def normalise_key(name: str) -> str:
     """`garment_type` -> `garment_type_labels`; keys become folder names, so only safe characters."""
-    key = name if name.endswith(SUFFIX) else name + SUFFIX
-    if _UNSAFE.search(key) or key.startswith("."):
-        raise FashiontagError(f"attribute key {name!r} may only use letters, digits, '.', '_' and '-'")
-    return key
+    check_key(name)
+    return check_key(name if name.endswith(SUFFIX) else name + SUFFIX)
 
 
 def _scan(src: Path, labelled: bool) -> list[_Item]:
@@ -181,6 +179,8 @@ def import_folders(
     key = normalise_key(key)
     dst = Path(dst)
     labelled = not unlabelled
+    if dst.exists() and not dst.is_dir():
+        raise FashiontagError(f"{dst} is a file; DST is the dataset folder to create or fill")
     for existing in (dst / LABEL_CSV, dst / QUESTION_CSV):
         if existing.exists() and not force:
             raise DataError(existing, "the destination already holds a dataset; pass --force to replace it")
@@ -210,8 +210,7 @@ def import_folders(
         # Question order must not follow the class folders (that would hint at the answers).
         kept.sort(key=lambda i: i.name)
 
-    image_dir = dst / "Images" / key
-    image_dir.mkdir(parents=True, exist_ok=True)
+    image_dir = make_dirs(dst / "Images" / key)
     linked_all = True
     for item in kept:
         linked_all &= _write_image(item, image_dir / item.name, link)
@@ -233,8 +232,8 @@ def import_folders(
         if answers:
             atomic_write_csv(dst / ANSWERS_CSV, table, header=False, lineterminator="\n")
         else:
-            (dst / ANSWERS_CSV).unlink(missing_ok=True)  # never keep answers of a replaced import
-    (dst / SKIPS_CSV).unlink(missing_ok=True)  # a stale report from a replaced import would mislead
+            remove_file(dst / ANSWERS_CSV)  # never keep answers of a replaced import
+    remove_file(dst / SKIPS_CSV)  # a stale report from a replaced import would mislead
     skips.write(dst / SKIPS_CSV)
     n_converted = sum(i.convert for i in kept)
     log.info("imported %d images (%d converted to RGB JPEG, %d skipped) into %s as %s with %d values",

@@ -3,6 +3,10 @@
 label.csv rows are `Images/<key>/<name>.jpg,<key>,<label string>` (no header); the label string has one
 character per value: y (the value), n (not), m (maybe). question.csv has `?` as the third column.
 Tables come back as DataFrames with a `line` column (1-based) so errors can name the line.
+
+Every file is read through core.files (UTF-8 with or without a BOM, UTF-16 with one; other bytes name their
+line); every key must be a safe file name (keys.check_key: it becomes a folder) and every image path must
+stay inside its root (core.paths), on reading and on writing.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from fashiontag.core.errors import DataError
-from fashiontag.core.files import atomic_open
+from fashiontag.core.files import atomic_open, read_csv_rows
+from fashiontag.core.paths import inside_root, relative_problem
 from fashiontag.core.skips import SkipReport
-from fashiontag.fashionai.keys import OFFICIAL_KEYS, resolve_keys
+from fashiontag.fashionai.keys import OFFICIAL_KEYS, check_key, resolve_keys
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +42,21 @@ def read_attributes(root: str | Path) -> dict[str, list[str]]:
     if not path.exists():
         return table
     custom: dict[str, dict[int, str]] = {}
-    with open(path, encoding="utf-8", newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh), start=1):
-            if not row or (lineno == 1 and row[:3] == ["key", "index", "value"]):
-                continue
-            if len(row) != 3:
-                raise DataError(path, f"expected 3 columns (key,index,value), got {len(row)}", lineno)
-            key, index, value = row
-            try:
-                idx = int(index)
-            except ValueError:
-                raise DataError(path, f"index {index!r} is not an integer", lineno) from None
-            if idx in custom.setdefault(key, {}):
-                raise DataError(path, f"duplicate index {idx} for key {key}", lineno)
-            custom[key][idx] = value
+    for n, (lineno, row) in enumerate(read_csv_rows(path)):
+        cells = [c.strip() for c in row]
+        if not any(cells) or (n == 0 and cells[:3] == ["key", "index", "value"]):
+            continue
+        if len(cells) != 3:
+            raise DataError(path, f"expected 3 columns (key,index,value), got {len(cells)}", lineno)
+        key, index, value = cells
+        check_key(key, path, lineno)
+        try:
+            idx = int(index)
+        except ValueError:
+            raise DataError(path, f"index {index!r} is not an integer", lineno) from None
+        if idx in custom.setdefault(key, {}):
+            raise DataError(path, f"duplicate index {idx} for key {key}", lineno)
+        custom[key][idx] = value
     for key, values in custom.items():
         if sorted(values) != list(range(len(values))):
             raise DataError(path, f"indices for {key} must be 0..{len(values) - 1}, got {sorted(values)}")
@@ -61,6 +67,8 @@ def read_attributes(root: str | Path) -> dict[str, list[str]]:
 def write_attributes(root: str | Path, attributes: dict[str, list[str]]) -> Path:
     """Write the non-official keys (or any whose values differ from the official ones)."""
     path = Path(root) / ATTRIBUTES_CSV
+    for key in attributes:
+        check_key(key, path)
     rows = [
         (key, i, value)
         for key, values in attributes.items()
@@ -88,17 +96,25 @@ def parse_label(label: str, n_values: int, path: Path, line: int) -> int:
 
 
 def _read_rows(path: Path, third: str) -> list[tuple[int, list[str]]]:
-    if not path.exists():
-        raise DataError(path, "file not found")
     rows = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh), start=1):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != 3:
-                raise DataError(path, f"expected 3 columns (image,key,{third}), got {len(row)}", lineno)
-            rows.append((lineno, [c.strip() for c in row]))
+    for lineno, row in read_csv_rows(path):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 3:
+            raise DataError(path, f"expected 3 columns (image,key,{third}), got {len(row)}", lineno)
+        rows.append((lineno, [c.strip() for c in row]))
+    if not rows:
+        # An empty table would pass every check and train or score on nothing.
+        raise DataError(path, "has no rows (the file is empty)")
     return rows
+
+
+def _check_ids(image: str, key: str, path: Path, line: int) -> None:
+    """The image path stays inside the root and the key is a safe folder name."""
+    problem = relative_problem(image)
+    if problem is not None:
+        raise DataError(path, f"image path {image!r} {problem}", line)
+    check_key(key, path, line)
 
 
 def _check_duplicate(seen: dict[tuple[str, str], int], image: str, key: str, path: Path, line: int) -> None:
@@ -125,6 +141,7 @@ def read_labels(
     records, seen = [], {}
     for lineno, (image, key, label) in _read_rows(path, "label"):
         try:
+            _check_ids(image, key, path, lineno)
             if key not in attributes:
                 raise DataError(
                     path, f"unknown attribute key {key!r}: not official and not in {ATTRIBUTES_CSV}", lineno
@@ -155,6 +172,7 @@ def read_questions(
     records, seen = [], {}
     for lineno, (image, key, mark) in _read_rows(path, "?"):
         try:
+            _check_ids(image, key, path, lineno)
             if key not in attributes:
                 raise DataError(path, f"unknown attribute key {key!r}", lineno)
             if mark != "?":
@@ -167,8 +185,15 @@ def read_questions(
     return pd.DataFrame.from_records(records, columns=QUESTION_COLUMNS)
 
 
+def _check_table(table: pd.DataFrame, path: Path) -> None:
+    """Writers refuse what readers would refuse, so no command ever writes an unsafe key or image path."""
+    for line, (image, key) in enumerate(table[["image", "key"]].itertuples(index=False, name=None), start=1):
+        _check_ids(str(image), str(key), path, line)
+
+
 def write_labels(root: str | Path, labels: pd.DataFrame) -> Path:
     path = Path(root) / LABEL_CSV
+    _check_table(labels, path)
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerows(labels[["image", "key", "label"]].itertuples(index=False, name=None))
@@ -177,6 +202,7 @@ def write_labels(root: str | Path, labels: pd.DataFrame) -> Path:
 
 def write_questions(root: str | Path, questions: pd.DataFrame) -> Path:
     path = Path(root) / QUESTION_CSV
+    _check_table(questions, path)
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerows((img, key, "?") for img, key in questions[["image", "key"]].itertuples(index=False))
@@ -216,7 +242,7 @@ class Dataset:
         return self.labels[self.labels["key"] == key].reset_index(drop=True)
 
     def image_path(self, image: str) -> Path:
-        return self.root / image
+        return inside_root(self.root, image, self.root / LABEL_CSV)
 
 
 def load_dataset(root: str | Path, skips: SkipReport | None = None) -> Dataset:

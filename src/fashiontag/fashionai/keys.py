@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fashiontag.core.errors import FashiontagError
+from fashiontag.core.names import check_name
 
 # Value order matters: the label string and the submission's probabilities follow it.
 OFFICIAL_KEYS: dict[str, list[str]] = {
@@ -64,3 +67,9 @@ def resolve_keys(spec: str | list[str] | None, known: dict[str, list[str]]) -> l
         return list(known)
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     return [resolve_key(n.strip(), known) for n in names if n.strip()]
+
+
+def check_key(key: str, path: str | Path | None = None, line: int | None = None) -> str:
+    """A key becomes runs/<exp>/<key>/, Images/<key>/ and cache names: it must be a safe file name
+    (core.names); a bad one is a DataError naming `path`:`line` (the file it was read from)."""
+    return check_name(key, "attribute key", path, line)

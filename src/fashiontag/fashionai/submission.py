@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fashiontag.core.errors import DataError
-from fashiontag.core.files import atomic_open
+from fashiontag.core.files import atomic_open, read_csv_rows
 from fashiontag.fashionai.format import read_questions
 from fashiontag.fashionai.probs import prob_columns, probs_of
 
@@ -27,6 +28,9 @@ DECIMALS = 4
 UNITS = 10**DECIMALS
 SUM_TOLERANCE = 1e-3
 MAX_LISTED = 20  # problems of one kind listed before "... and N more"
+# A plain decimal number (optionally with an exponent); Python's float() also takes '0.1_0' (= 0.1), which
+# a FashionAI scorer does not. nan/inf pass here to be refused as non-finite below.
+NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 def format_probs(probs: np.ndarray) -> list[str]:
@@ -108,11 +112,10 @@ def _parse_row(row: list[str], line: int, attributes: dict[str, list[str]], path
     if len(parts) != n:
         raise DataError(path, f"{key} has {n} values but the row has {len(parts)} probabilities", line)
     values = []
-    for part in parts:
-        try:
-            values.append(float(part))
-        except ValueError:
-            raise DataError(path, f"{part!r} is not a number", line) from None
+    for part in (p.strip() for p in parts):
+        if not NUMBER.fullmatch(part):
+            raise DataError(path, f"{part!r} is not a number", line)
+        values.append(float(part))
     if not all(math.isfinite(v) for v in values):
         raise DataError(path, f"non-finite probability in {text!r}", line)
     if any(v < 0 or v > 1 for v in values):
@@ -124,12 +127,9 @@ def _parse_row(row: list[str], line: int, attributes: dict[str, list[str]], path
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    if not path.is_file():
-        raise DataError(path, "submission file not found")
-    with open(path, encoding="utf-8", newline="") as fh:
-        for line, row in enumerate(csv.reader(fh), start=1):
-            if row and any(c.strip() for c in row):
-                yield line, row
+    for line, row in read_csv_rows(path, not_found="submission file not found"):
+        if row and any(c.strip() for c in row):
+            yield line, row
 
 
 def read_submission(path: str | Path, attributes: dict[str, list[str]]) -> pd.DataFrame:
@@ -148,6 +148,8 @@ def read_submission(path: str | Path, attributes: dict[str, list[str]]) -> pd.Da
     matrix = np.full((len(probs), width), np.nan)
     for i, values in enumerate(probs):
         matrix[i, : len(values)] = values
+    if not records:
+        raise DataError(path, "has no rows (the file is empty)")
     out = pd.DataFrame.from_records(records, columns=["image", "key", "line"])
     for i, col in enumerate(prob_columns(width)):
         out[col] = matrix[:, i]
@@ -170,12 +172,14 @@ def validate_submission(
     """
     sub_path, question_csv_path = Path(sub_path), Path(question_csv_path)
     questions = read_questions(question_csv_path.parent, attributes, csv_path=question_csv_path)
-    if not sub_path.is_file():
-        return [f"{sub_path}: submission file not found"]
+    try:
+        rows = list(_rows(sub_path))
+    except DataError as err:  # missing, a folder, not text: the one problem there is
+        return [str(err)]
     row_problems: list[str] = []
     seen: dict[tuple[str, str], int] = {}
     order: list[tuple[str, str, int]] = []
-    for line, row in _rows(sub_path):
+    for line, row in rows:
         if len(row) >= 2:
             ident = (row[0].strip(), row[1].strip())
             if ident in seen:

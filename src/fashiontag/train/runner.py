@@ -78,7 +78,9 @@ def fold_table(dataset: Dataset, cfg: dict, keys: list[str]) -> pd.DataFrame:
         data = cfg["data"]
         log.info("no fold file for %s: writing %s (%d folds, seed %d)", dataset.name, path, data["n_folds"],
                  data["fold_seed"])
-        folds = make_folds(dataset.root, dataset.labels, k=int(data["n_folds"]), seed=int(data["fold_seed"]))
+        # With data.skip_bad a missing image still gets a fold; the image cache then skips and reports it.
+        folds = make_folds(dataset.root, dataset.labels, k=int(data["n_folds"]), seed=int(data["fold_seed"]),
+                           skip_missing=bool(data["skip_bad"]))
         write_folds(path, folds)
     labels = dataset.labels[dataset.labels["key"].isin(keys)].reset_index(drop=True)
     return load_folds(path, labels)
