@@ -15,21 +15,13 @@ from fashiontag.data.loaders import view_loaders as loaders
 from fashiontag.fashionai.probs import probs_of
 from fashiontag.fashionai.runs import RunError, load_oof, run_info
 from fashiontag.models.build import load_fold_model
-from fashiontag.stack.features import extract_features, pool_features
+from fashiontag.models.features import extract_features
 from fashiontag.stack.runner import stack_run
 from fashiontag.stack.xgb_head import fit_fold_heads
 from helpers.models import make_trained_run
 
 STACK = {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.3, "early_stopping_rounds": 5, "inner_valid": 0.2,
          "n_jobs": 1}
-
-
-def test_pool_features_by_hand():
-    fmap = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
-    out = pool_features(fmap, ["avg", "max", "grid2"])
-    # grid2: the mean of each 2x2 quadrant (top-left, top-right, bottom-left, bottom-right).
-    assert out.tolist() == [[7.5, 15.0, 2.5, 4.5, 10.5, 12.5]]
-    assert pool_features(torch.zeros(2, 8, 3, 3), ["avg", "grid2"]).shape == (2, 8 * 5)
 
 
 def test_heads_never_train_on_their_fold():
@@ -76,7 +68,7 @@ def test_stack_run_uses_each_rows_own_fold_cnn(run):
     rows = src[src["fold"] == 1]
     make_dl, _ = loaders([str(run["train_root"] / i) for i in rows["image"]], pre, run["cfg"], torch.device("cpu"),
                          SkipReport())
-    direct = extract_features(model, make_dl(False), torch.device("cpu"), ["avg", "max", "grid2"])
+    (direct,) = extract_features(model[0], make_dl(False), torch.device("cpu"), ["avg", "max", "grid2"])
     np.testing.assert_allclose(feats, direct, rtol=1e-5, atol=1e-6)
     assert feats.shape == (6, 6 * model[0](torch.zeros(1, 3, 32, 32)).shape[1])
     test = pd.read_csv(kdir / "test.csv")

@@ -19,8 +19,6 @@ the training cache already holds) reads that cache's rows instead of decoding th
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from fashiontag.core.digest import cache_key
 from fashiontag.core.errors import DataError
 from fashiontag.core.files import atomic_write_json, read_json
 from fashiontag.core.skips import SkipReport
@@ -114,11 +113,7 @@ def identities(paths: Sequence[str | Path], crops: Sequence[Crop | None] | None)
 
 def cache_digest(ids: list[str], size: int, resize: str, pad_value) -> str:
     """Hash of everything the cached pixels depend on: the images' `identities`, S, resize mode and fill."""
-    h = hashlib.sha1()
-    h.update(json.dumps([CACHE_VERSION, int(size), resize, pad_value]).encode())
-    for line in ids:
-        h.update(f"{line}\n".encode())
-    return h.hexdigest()
+    return cache_key([CACHE_VERSION, int(size), resize, pad_value], lines=ids)
 
 
 def _superset_view(cache_dir: Path, paths: list[str], ids: list[str], size: int, resize: str, pad_value,

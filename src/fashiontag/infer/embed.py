@@ -2,7 +2,8 @@
 Projector (tensors.tsv, metadata.tsv, projector_config.pbtxt) and PCA / t-SNE scatter plots (embed_plots).
 
 The embedding is `model[0](x)` (the body's final feature map, as the stacker reads it) average-pooled to
-one vector per image, computed with the fold's own preprocessing (`train.data.test_dataloader`).
+one vector per image by the one feature extractor (models/features.py), computed with the fold's own
+preprocessing (`data.loaders.test_dataloader`).
 Images come from a FashionAI training root (labelled with the fold's key), a test root (question.csv),
 class folders (label = folder name) or a plain folder of images (no label).
 """
@@ -95,15 +96,14 @@ def compute_embeddings(fold_dir: Path, paths: list[str], batch_size: int = 64, d
     from fashiontag.core.devices import resolve_device
     from fashiontag.data.loaders import test_dataloader
     from fashiontag.models.build import load_fold_model
+    from fashiontag.models.features import extract_features
 
     dev = resolve_device(device)
     model, pre = load_fold_model(fold_dir, dev)
     dl = test_dataloader(paths, pre, batch_size=batch_size, device=dev, cache_dir=cache_dir,
                          skips=skips if skips is not None else SkipReport(skip=False))
-    body = model[0]
-    parts = [body(xb[0]).float().mean(dim=(2, 3)).cpu().numpy() for xb in dl]
-    feats = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
-    return feats.astype(np.float32), list(dl.kept)
+    out = extract_features(model[0], dl, dev, ["avg"])  # empty when no image was readable
+    return (out[0] if out else np.zeros((0, 0), dtype=np.float32)), list(dl.kept)
 
 
 def write_projector(out: Path, feats: np.ndarray, meta: pd.DataFrame, name: str) -> None:

@@ -18,7 +18,6 @@ and tag use it unchanged.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 from pathlib import Path
@@ -28,11 +27,13 @@ import torch
 from fastai.data.core import DataLoaders, TfmdDL
 from torch import nn
 
+from fashiontag.core.digest import cache_key
 from fashiontag.core.errors import ConfigError
 from fashiontag.core.files import atomic_open, atomic_write_json, read_json
 from fashiontag.data.cache import ImageCache
 from fashiontag.data.loaders import CachedImage, image_loader
-from fashiontag.models.tta import run_batches, seeded, view_seed
+from fashiontag.models.features import body_digest, extract_features, head_pools
+from fashiontag.models.tta import seeded, view_seed
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +63,11 @@ def view_names(n_views: int, flip: bool) -> list[str]:
     return names[:n_views]
 
 
-def body_digest(body: nn.Module) -> str:
-    """sha1 of the body's weights and BatchNorm statistics: the features are a function of exactly these."""
-    h = hashlib.sha1()
-    for name, tensor in body.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def feature_key(cache: ImageCache, spec: dict) -> str:
     """What every view file depends on (the image cache file already encodes the image list and size; a view
     of a larger cache adds which of its rows)."""
     rows = None if cache.rows is None else hashlib.sha1(np.asarray(cache.rows, np.int64).tobytes()).hexdigest()
-    blob = json.dumps([Path(cache.path).name, spec] + ([rows] if rows else []), sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+    return cache_key([Path(cache.path).name, spec] + ([rows] if rows else []), length=16)
 
 
 def _loader(cache: ImageCache, size: int, mean, std, aug: dict | None, batch_size: int,
@@ -102,7 +93,7 @@ def cached_features(model: nn.Sequential, cache: ImageCache, cfg: dict, size: in
     out_dir = Path(cfg["cache"]["dir"]) / FEATURES_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {n: out_dir / f"{cfg['model']['backbone']}_{size}px_{key}_{n}.npy" for n in names}
-    body, pool = model[0].eval(), nn.Sequential(model[1][0], model[1][1]).eval()
+    body, pools = model[0].eval(), head_pools(cfg["model"]["pool"])  # the head's own pooling
     body.to(memory_format=torch.channels_last)  # run_batches feeds channels_last batches (~2x faster on CPU)
     todo = [n for n in names if not (paths[n].exists() and read_json(paths[n].with_suffix(".json")).get("key") == key)]
     if todo:
@@ -110,12 +101,12 @@ def cached_features(model: nn.Sequential, cache: ImageCache, cfg: dict, size: in
         # both so training continues identically whether the features were computed now or read from disk.
         state = random.getstate()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            _extract(todo, names, paths, body, pool, cache, cfg, size, mean, std, device, key, spec)
+            _extract(todo, names, paths, body, pools, cache, cfg, size, mean, std, device, key, spec)
         random.setstate(state)
     return np.stack([np.load(paths[n], mmap_mode="r") for n in names])
 
 
-def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn.Module, pool: nn.Module,
+def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn.Module, pools: list[str],
              cache: ImageCache, cfg: dict, size: int, mean, std, device: torch.device, key: str,
              spec: dict) -> None:
     """Compute and save the missing views `todo` (orig and flip share one plain pass)."""
@@ -126,11 +117,9 @@ def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn
     meta = {"key": key, "spec": spec, "n": len(cache), "cache": str(cache.path)}
     plain = [n for n in todo if n in ("orig", "flip")]
     if plain:
-        def fn(x: torch.Tensor) -> list[torch.Tensor]:
-            return [pool(body(x.flip(-1) if n == "flip" else x)) for n in plain]
-
-        for n, feats in zip(plain, run_batches(fn, _loader(cache, size, mean, std, None, bs, device), device),
-                            strict=True):
+        loader = _loader(cache, size, mean, std, None, bs, device)
+        flips = [n == "flip" for n in plain]
+        for n, feats in zip(plain, extract_features(body, loader, device, pools, flips), strict=True):
             _save_view(paths[n], feats, {**meta, "view": n})
             log.info("feature cache: view %s done", n)
     for n in todo:
@@ -138,8 +127,7 @@ def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn
             continue
         index = int(n[3:])  # aug<i> is TTA's augmented view i: the same seed, so the same images
         with seeded(view_seed(seed, index), device):
-            (feats,) = run_batches(lambda x: [pool(body(x))],
-                                   _loader(cache, size, mean, std, aug, bs, device), device)
+            (feats,) = extract_features(body, _loader(cache, size, mean, std, aug, bs, device), device, pools)
         _save_view(paths[n], feats, {**meta, "view": n})
         log.info("feature cache: view %s done", n)
 
