@@ -145,7 +145,7 @@ class CountEpochs(Callback):
 
 def test_interrupted_fold_resumes_from_its_checkpoint(tmp_path, make_fashionai_root, caplog):
     root = tiny_root(make_fashionai_root, tmp_path)
-    over = ("exp=resume", "train.unfrozen_epochs=3", "train.schedule=sgdr")
+    over = ("exp=resume", "train.unfrozen_epochs=3", "train.schedule=sgdr", "train.checkpoint_every_s=0")
     with pytest.raises(KeyboardInterrupt):
         train_run(root, "all", "0", tiny_config(tmp_path, *over), extra_cbs=(Interrupt((32, False), 1),))
     fold_dir = tmp_path / "runs" / "resume" / KEY / "fold_0"

@@ -88,6 +88,7 @@ class Train(Section):
     feature_views: Int1
     force: Bool
     progress: Literal["auto", "bar", "log"]
+    checkpoint_every_s: num(ge=0)
 
 
 class Augment(Section):

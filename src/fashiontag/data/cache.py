@@ -33,6 +33,7 @@ from PIL import Image, ImageOps
 from fashiontag.core.digest import cache_key
 from fashiontag.core.errors import DataError
 from fashiontag.core.files import atomic_write_json, read_json
+from fashiontag.core.progress import track
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.images import open_rgb
 
@@ -214,7 +215,7 @@ def build_cache(
                             None if crops is None else crops[i], lines[i])
                 for i, p in enumerate(paths)
             ]
-            for i, job in enumerate(jobs):
+            for i, job in enumerate(track(jobs, f"image cache {npy.name}", unit="img")):
                 reason = job.result()
                 if reason is not None:
                     if not skips.skip:  # strict: stop at the first bad image, naming it

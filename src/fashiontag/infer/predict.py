@@ -46,7 +46,8 @@ def predict_fold(model: nn.Module, pre: dict, paths: list[str], cfg: dict, devic
     make_dl, kept = view_loaders(paths, pre, cfg, device, skips, crops)
     tta = cfg.get("tta", {})
     plan = view_plan(tta, int(cfg.get("seed", 0)))
-    views = predict_views(model, make_dl, plan, int(cfg.get("seed", 0)), device)
+    what = f"TTA {pre['key']} fold {pre['fold']}" if "key" in pre and "fold" in pre else "TTA"
+    views = predict_views(model, make_dl, plan, int(cfg.get("seed", 0)), device, what)
     out = np.full((len(paths), views.shape[-1]), np.nan)
     out[kept] = combine_views(views, tta["mode"])
     return out

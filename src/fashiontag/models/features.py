@@ -53,13 +53,13 @@ def head_pools(head_pool: str) -> list[str]:
 
 
 def extract_features(body: nn.Module, dl, device: torch.device, pools: Sequence[str],
-                     flips: Sequence[bool] = (False,)) -> list[np.ndarray]:
+                     flips: Sequence[bool] = (False,), what: str = "features") -> list[np.ndarray]:
     """(rows, D) float32 pooled features of `body` over a loader, one array per entry of `flips` (True: of
-    the horizontally flipped batch; one pass over the loader serves every entry)."""
+    the horizontally flipped batch; one pass over the loader serves every entry); `what` names its progress."""
     def fn(x: torch.Tensor) -> list[torch.Tensor]:
         return [pool_features(body(x.flip(-1) if flip else x), pools) for flip in flips]
 
-    return [feats.astype(np.float32) for feats in run_batches(fn, dl, device)]
+    return [feats.astype(np.float32) for feats in run_batches(fn, dl, device, what)]
 
 
 def body_digest(body: nn.Module) -> str:

@@ -42,7 +42,7 @@ def fold_features(model: nn.Module, pre: dict, fold_dir: Path, paths: list[str],
         return np.load(cache_npy)
     local = SkipReport(skip=skips.skip)
     make_dl, kept = view_loaders(paths, pre, cfg, device, local)
-    (feats,) = extract_features(model[0], make_dl(False), device, pools)
+    (feats,) = extract_features(model[0], make_dl(False), device, pools, what=f"stack features {fold_dir.name}")
     out = np.full((len(paths), feats.shape[1]), np.nan, dtype=np.float32)
     out[kept] = feats
     with atomic_open(cache_npy, "wb") as fh:

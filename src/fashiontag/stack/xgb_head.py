@@ -14,6 +14,8 @@ import numpy as np
 import xgboost as xgb
 from sklearn.model_selection import train_test_split
 
+from fashiontag.core.progress import Progress
+
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +40,18 @@ class FoldHead:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(path)
         return path
+
+
+class RoundProgress(xgb.callback.TrainingCallback):
+    """One progress update per boosting round (early stopping may end the head before the total)."""
+
+    def __init__(self, bar: Progress):
+        super().__init__()
+        self.bar = bar
+
+    def after_iteration(self, model, epoch: int, evals_log) -> bool:
+        self.bar.update(1)
+        return False  # never stops training itself
 
 
 def xgb_params(stack_cfg: dict, n_classes: int, seed: int, device: str = "cpu") -> dict:
@@ -80,9 +94,11 @@ def fit_fold_heads(features: np.ndarray, y: np.ndarray, folds: np.ndarray, n_cla
         fit, inner = _inner_split(train, y, float(stack_cfg["inner_valid"]), seed)
         dfit = xgb.DMatrix(features[fit], label=y[fit])
         dinner = xgb.DMatrix(features[inner], label=y[inner])
-        booster = xgb.train(params, dfit, num_boost_round=int(stack_cfg.get("n_estimators", 400)),
-                            evals=[(dinner, "inner")], verbose_eval=False,
-                            early_stopping_rounds=int(stack_cfg.get("early_stopping_rounds", 30)))
+        with Progress(int(stack_cfg.get("n_estimators", 400)), f"xgb head fold {k}", unit="round") as bar:
+            booster = xgb.train(params, dfit, num_boost_round=int(stack_cfg.get("n_estimators", 400)),
+                                evals=[(dinner, "inner")], verbose_eval=False,
+                                early_stopping_rounds=int(stack_cfg.get("early_stopping_rounds", 30)),
+                                callbacks=[RoundProgress(bar)])
         best = int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1))
         head = FoldHead(int(k), booster, np.sort(train), fit, inner, best)
         oof[held] = head.predict(features[held])

@@ -119,7 +119,8 @@ def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn
     if plain:
         loader = _loader(cache, size, mean, std, None, bs, device)
         flips = [n == "flip" for n in plain]
-        for n, feats in zip(plain, extract_features(body, loader, device, pools, flips), strict=True):
+        for n, feats in zip(plain, extract_features(body, loader, device, pools, flips,
+                                                    f"feature cache {'+'.join(plain)}"), strict=True):
             _save_view(paths[n], feats, {**meta, "view": n})
             log.info("feature cache: view %s done", n)
     for n in todo:
@@ -127,7 +128,8 @@ def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn
             continue
         index = int(n[3:])  # aug<i> is TTA's augmented view i: the same seed, so the same images
         with seeded(view_seed(seed, index), device):
-            (feats,) = extract_features(body, _loader(cache, size, mean, std, aug, bs, device), device, pools)
+            (feats,) = extract_features(body, _loader(cache, size, mean, std, aug, bs, device), device, pools,
+                                        what=f"feature cache {n}")
         _save_view(paths[n], feats, {**meta, "view": n})
         log.info("feature cache: view %s done", n)
 

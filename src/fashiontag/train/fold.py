@@ -29,6 +29,7 @@ from fashiontag.fashionai.metric import key_metrics
 from fashiontag.fashionai.probs import with_probs
 from fashiontag.models.build import build_model, head_spec, model_state, weight_kwargs
 from fashiontag.train import distributed
+from fashiontag.train.checkpoints import Checkpointer, CheckpointWriter
 from fashiontag.train.feature_cache import (
     cached_features,
     check_feature_cache_config,
@@ -39,13 +40,11 @@ from fashiontag.train.learner import make_learner
 from fashiontag.train.progress import EpochLogger, set_progress, use_bars
 from fashiontag.train.resume import (
     CKPT_DIR,
-    Checkpointer,
     FoldState,
     check_same_config,
     load_checkpoint,
     restore,
-    restore_opt,
-    save_checkpoint,
+    resume_fit,
 )
 from fashiontag.train.schedule import find_lr, plan_phases, prepare_phase, run_phase
 
@@ -166,6 +165,7 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
         state = restore(learn, ckpt)
         log.info("%s fold %d: resuming at phase %d (%s) after epoch %d", kd.key, fold, state.phase,
                  phases[min(state.phase, len(phases) - 1)].name, state.epochs_done)
+    writer = CheckpointWriter(fold_dir, float(train["checkpoint_every_s"]), dls_cache)
     if state.lr is None:
         # Under DDP the LR finder runs on rank 0 alone, outside distrib_ctx, and the rate is broadcast: fastai's
         # finder does not work inside distrib_ctx. Its Learner.save of the pre-sweep weights is a no-op on ranks
@@ -178,10 +178,11 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
                 choice = _choose_lr(learn, train, fold_dir, phases[0])
         state.lr, state.lr_source = distributed.broadcast(choice)
         if distributed.is_main():
-            save_checkpoint(fold_dir, learn, state, with_opt=False)
+            writer.save(learn, state, moments=False)
     log.info("%s fold %d: lr %.3g (%s)", kd.key, fold, state.lr, state.lr_source)
-    with distributed.fit_ctx(learn, device):  # DDP under torchrun / accelerate launch, else nothing
-        _fit(learn, fold_dir, phases, dls_for, train, state, ckpt, extra_cbs)
+    # DDP under torchrun / accelerate launch, else nothing; the writer waits for its last checkpoint
+    with writer, distributed.fit_ctx(learn, device):
+        _fit(learn, fold_dir, phases, dls_for, train, state, ckpt, extra_cbs, writer)
     if not distributed.is_main():
         return {}
 
@@ -192,21 +193,27 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
 
 
 def _fit(learn, fold_dir: Path, phases, dls_for, train: dict, state: FoldState, ckpt: dict | None,
-         extra_cbs: tuple) -> None:
+         extra_cbs: tuple, writer: CheckpointWriter) -> None:
     """Every phase not done yet, from the checkpoint's position; rank 0 alone logs and checkpoints."""
     main = distributed.is_main()
     for phase in phases[state.phase:]:
         if state.epochs_done >= phase.epochs:  # killed right after the phase's last checkpoint
             state.phase, state.epochs_done = phase.index + 1, 0
             continue
-        learn.dls = dls_for(phase.size)
-        prepare_phase(learn, phase)
         start = state.epochs_done
-        if start and ckpt is not None:
-            restore_opt(learn, ckpt)
+
+        def enter(phase=phase):
+            learn.dls = dls_for(phase.size)
+            prepare_phase(learn, phase)
+
+        if ckpt is not None:  # the first phase after a restart: optimizer and random streams as they were
+            resume_fit(learn, ckpt, start, enter, dls_for, distributed.seed_offset())
+            ckpt = None
+        else:
+            enter()
         first_epoch = sum(p.epochs for p in phases[: phase.index])
         cbs = [EpochLogger(phase, state.rows, fold_dir / "log.csv", start, first_epoch),
-               Checkpointer(fold_dir, state, start)] if main else []
+               Checkpointer(writer, state, start)] if main else []
         run_phase(learn, phase, state.lr, train, start_epoch=start, cbs=[*cbs, *extra_cbs])
         state.phase, state.epochs_done = phase.index + 1, 0
 

@@ -1,10 +1,21 @@
-"""Resumable folds: after every epoch the model, the optimizer and the schedule position are saved
-atomically to fold_<k>/ckpt/last.pth; starting the same command again continues from there.
+"""Resumable folds: model, optimizer, schedule position and every random stream, saved atomically to
+fold_<k>/ckpt/last.pth (train/checkpoints.py decides when); starting the same command again continues from
+there and ends with the same weights, bit for bit on the CPU, as a run that was never interrupted.
 
-The schedule position is (phase index, epochs done in that phase, the chosen lr, the log rows so far).
-fastai's fit_one_cycle/fit_sgdr take `start_epoch` and recompute the schedule from the epoch number, so a
-resumed phase follows the same learning-rate curve as an uninterrupted one. A config that changed since the
-checkpoint is refused (it would silently mix two recipes) unless --force restarts the fold.
+What a resumed fold restores, and why each is needed for that exactness:
+- the schedule position (phase index, epochs done in it, the chosen lr, the log rows so far): fastai's
+  fit_one_cycle/fit_sgdr take `start_epoch` and recompute the learning-rate curve from the epoch number;
+- the model's weights and buffers (BatchNorm running statistics and batch counts);
+- the optimizer: its moments and step counts when a phase is resumed mid-way, and always its
+  hyper-parameters (fit_sgdr schedules only the lr, so the momentum is the one the previous one-cycle phase
+  ended with, not the optimizer's default), moved onto each parameter's device;
+- python's, numpy's and torch's (CPU and CUDA) random streams, and each fastai DataLoader's own `rng`
+  (it draws the shuffling order; a rebuilt loader would start its sequence over), restored just before
+  the first resumed epoch, after the loaders of every stage size have been built.
+Frozen groups, BatchNorm freezing, train/eval mode and label smoothing need nothing: the phase's
+prepare_phase, fastai's callbacks and the (checked, unchanged) config set them again.
+A config that changed since the checkpoint is refused (it would silently mix two recipes) unless --force
+restarts the fold.
 """
 
 from __future__ import annotations
@@ -12,7 +23,8 @@ from __future__ import annotations
 import copy
 import logging
 import random
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +35,17 @@ from fastai.torch_core import get_model
 
 from fashiontag.core.config import load_yaml, with_base_defaults
 from fashiontag.core.errors import FashiontagError
-from fashiontag.core.files import atomic_save_torch
 
 log = logging.getLogger(__name__)
 
 CKPT_DIR = "ckpt"
 CKPT_FILE = "last.pth"
 # Only these sections decide what a fold learns; within them, settings that may change between a run and
-# its resumption (paths spelled differently, worker counts, display) are ignored.
+# its resumption (paths spelled differently, worker counts, display, checkpoint cadence) are ignored.
 TRAINING_SECTIONS = ("seed", "data", "cache", "model", "train", "augment")
 RUN_ONLY_KEYS = {("train", "force"), ("train", "progress"), ("train", "num_workers"), ("train", "device"),
                  ("cache", "workers"), ("cache", "dir"), ("data", "root"), ("data", "test_root"),
-                 ("data", "skip_bad"), ("train", "compile")}
+                 ("data", "skip_bad"), ("train", "compile"), ("train", "checkpoint_every_s")}
 
 
 @dataclass
@@ -50,24 +61,50 @@ def ckpt_path(fold_dir: Path) -> Path:
     return Path(fold_dir) / CKPT_DIR / CKPT_FILE
 
 
-def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+def rng_state() -> dict:
+    """Every global random stream; CUDA's only once CUDA is in use (querying it would initialise it)."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
-def save_checkpoint(fold_dir: Path, learn: Learner, state: FoldState, with_opt: bool = True) -> Path:
-    payload = {
-        "model": get_model(learn.model).state_dict(),
-        "opt": learn.opt.state_dict() if (with_opt and learn.opt is not None) else None,
-        "state": asdict(state),
-        "rng": _rng_state(),
-    }
-    return atomic_save_torch(ckpt_path(fold_dir), payload)
+def loader_rngs(loaders: dict) -> dict[int, list]:
+    """{stage size: [state of each fastai DataLoader's `rng`]} of the DataLoaders built so far."""
+    return {size: [dl.rng.getstate() for dl in dls.loaders] for size, dls in loaders.items()}
+
+
+def smooth_loss_state(learn: Learner) -> dict | None:
+    """The Recorder's smoothed training loss (what log.csv's train_loss shows): it runs across the epochs
+    of a fit, so a phase resumed mid-way continues it rather than starting it over."""
+    smooth = getattr(getattr(learn, "recorder", None), "smooth_loss", None)
+    if smooth is None:
+        return None
+    val = smooth.val
+    return {"count": int(smooth.count), "val": val.detach().cpu().clone() if torch.is_tensor(val) else val}
+
+
+class ContinueSmoothLoss(Callback):
+    """Once, right after the Recorder (order 50) resets it at the start of the resumed fit."""
+
+    order = 51
+
+    def __init__(self, state: dict):
+        self.state = state
+
+    def before_fit(self):
+        smooth = self.learn.recorder.smooth_loss
+        smooth.count, smooth.val = self.state["count"], self.state["val"]
+        self.learn.remove_cb(self)
 
 
 def load_checkpoint(fold_dir: Path) -> dict | None:
@@ -77,42 +114,99 @@ def load_checkpoint(fold_dir: Path) -> dict | None:
     try:
         # Our own file: it holds the optimizer's and numpy's state, which need full unpickling.
         return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise FashiontagError(f"{path}: unreadable checkpoint ({exc}); delete it or pass --force") from None
 
 
+def grad_mask(model: torch.nn.Module) -> list[bool]:
+    """Which parameters hold a gradient tensor (zeros between steps: fastai zeroes them in place)."""
+    return [p.grad is not None for p in model.parameters()]
+
+
 def restore(learn: Learner, ckpt: dict) -> FoldState:
-    """Load the model weights and RNG state of `ckpt`; the optimizer is restored per phase (`restore_opt`)."""
-    get_model(learn.model).load_state_dict(ckpt["model"])
-    if ckpt.get("rng"):
-        _set_rng_state(ckpt["rng"])
+    """Load the model weights of `ckpt`; the optimizer and the random streams follow in `resume_fit`.
+
+    fastai's optimizer steps every parameter that has a gradient tensor, frozen or not (weight decay still
+    shrinks a body frozen again after an unfrozen phase), so the zero gradients come back too.
+    """
+    model = get_model(learn.model)
+    model.load_state_dict(ckpt["model"])
+    for p, had in zip(model.parameters(), ckpt.get("grads") or [], strict=False):
+        if had and p.grad is None:
+            p.grad = torch.zeros_like(p)
     return FoldState(**ckpt["state"])
 
 
+def state_to_param_devices(opt) -> None:
+    """Put every optimizer state tensor on its parameter's device (checkpoints load to the CPU, the model may
+    live on a GPU: the first step would otherwise mix devices). Any device, any optimizer fastai wraps."""
+    inner = getattr(opt, "opt", None)
+    if isinstance(inner, torch.optim.Optimizer):
+        # torch's own policy, through its public API: the moments go to the parameter's device and dtype,
+        # `step` stays on the CPU unless the optimizer is fused or capturable.
+        inner.load_state_dict(inner.state_dict())
+        return
+    for p, state in opt.state.items():  # fastai's Optimizer: every state tensor is elementwise with p
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor) and v.device != p.device:
+                state[k] = v.to(p.device)
+
+
+class OptStateFollowsParams(Callback):
+    """Before every fit, once TrainEvalCallback (order -10) has moved the model onto the loaders' device:
+    the optimizer state restored from a checkpoint (loaded to the CPU) joins its parameters."""
+
+    order = -9
+
+    def before_fit(self):
+        if self.learn.opt is not None:
+            state_to_param_devices(self.learn.opt)
+
+
 def restore_opt(learn: Learner, ckpt: dict) -> bool:
-    """Optimizer state (Adam moments) of a phase interrupted mid-way; call after freeze/unfreeze."""
+    """Load the checkpoint's optimizer (hyper-parameters, and moments when it has them) onto the learner's."""
     if ckpt.get("opt") is None:
         return False
     if learn.opt is None:
         learn.create_opt()
     learn.opt.load_state_dict(ckpt["opt"])
+    state_to_param_devices(learn.opt)  # where the model is now; OptStateFollowsParams when fit moves it
+    if not any(isinstance(cb, OptStateFollowsParams) for cb in learn.cbs):
+        learn.add_cb(OptStateFollowsParams())
     return True
 
 
-class Checkpointer(Callback):
-    """Save model + optimizer + schedule position after every finished epoch (after the EpochLogger)."""
+def resume_fit(learn: Learner, ckpt: dict, start_epoch: int, enter_phase: Callable[[], None],
+               loaders_for: Callable[[int], object], rank_offset: int = 0) -> None:
+    """Everything but the weights, in the order that reproduces the uninterrupted run, right before the
+    first resumed epoch. `enter_phase` sets the phase's loaders (building them on a stage change, which draws
+    from python's stream) and freezes or unfreezes (which clears the optimizer's moments).
 
-    order = 62
-    run_valid = False
-
-    def __init__(self, fold_dir: Path, state: FoldState, start_epoch: int = 0):
-        self.fold_dir, self.state, self.start_epoch = Path(fold_dir), state, start_epoch
-
-    def after_epoch(self):
-        if self.epoch < self.start_epoch:
-            return
-        self.state.epochs_done = self.epoch + 1
-        save_checkpoint(self.fold_dir, self.learn, self.state)
+    A phase resumed mid-way takes the checkpoint's moments after `enter_phase`; a phase starting afresh (the
+    checkpoint closed the previous one) takes its hyper-parameters before, as the uninterrupted run kept them,
+    and builds its loaders after the random streams are back where that run built them.
+    """
+    if not start_epoch:
+        restore_opt(learn, ckpt)
+    saved = ckpt.get("loaders") or {}
+    for size in saved:  # build them first: building draws from python's stream, restored below
+        loaders_for(int(size))
+    for size, states in saved.items():
+        for dl, st in zip(loaders_for(int(size)).loaders, states, strict=True):
+            dl.rng.setstate(st)
+    if ckpt.get("rng"):
+        set_rng_state(ckpt["rng"])
+    if rank_offset:
+        # Under DDP rank 0's streams were saved; the other ranks draw their own augmentations from there.
+        seed = int(torch.randint(2**31 - 1, ()).item()) + rank_offset
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+    enter_phase()
+    if start_epoch:
+        restore_opt(learn, ckpt)
+        if ckpt.get("smooth_loss"):
+            learn.add_cb(ContinueSmoothLoss(ckpt["smooth_loss"]))
 
 
 def _strip(cfg: dict) -> dict:

@@ -10,7 +10,6 @@ Progress is written to a hidden partial file every few batches, so an interrupte
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ from PIL import Image
 
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.files import atomic_write_csv
+from fashiontag.core.progress import Progress
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.images import open_rgb
 from fashiontag.data.worn_file import BOX_COLUMNS, SPLIT_COLUMNS, list_images, read_split, split_path
@@ -27,9 +27,6 @@ from fashiontag.yolo.person_detector import Detector, Persons, detect_people, lo
 from fashiontag.yolo.tiny_detector import tiny_weights
 
 log = logging.getLogger(__name__)
-
-LOG_EVERY_S = 10.0
-
 
 def _settings_match(df: pd.DataFrame, det: Detector, threshold: float) -> pd.Series:
     return (df["weights_md5"] == det.md5) & (df["imgsz"] == det.imgsz) & ((df["threshold"] - threshold).abs() < 1e-9)
@@ -88,20 +85,13 @@ def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path 
     rows = done.to_dict("records")
     batch, save_every = int(worn["batch"]), int(worn["save_every"])  # both >= 1 (core/schema.py)
     batches = [todo[i: i + batch] for i in range(0, len(todo), batch)]
-    start = last_log = time.monotonic()
-    n_new = 0
-    for b, (names, pics) in enumerate(_decode_batches(root, batches, skips), start=1):
-        for name, persons in zip(names, detect_people(det, pics, threshold), strict=True):
-            rows.append(_row(name, persons, det, threshold))
-        n_new += len(batches[b - 1])
-        if b % save_every == 0 and b < len(batches):
-            atomic_write_csv(partial, pd.DataFrame(rows, columns=SPLIT_COLUMNS))
-        now = time.monotonic()
-        if now - last_log >= LOG_EVERY_S or b == len(batches):
-            rate = n_new / max(now - start, 1e-9)
-            log.info("split: %d/%d images (%.1f img/s, %.0fs left)", len(done) + n_new, len(images),
-                     rate, (len(todo) - n_new) / max(rate, 1e-9))
-            last_log = now
+    with Progress(len(todo), "worn split detection", unit="img") as bar:
+        for b, (names, pics) in enumerate(_decode_batches(root, batches, skips), start=1):
+            for name, persons in zip(names, detect_people(det, pics, threshold), strict=True):
+                rows.append(_row(name, persons, det, threshold))
+            bar.update(len(batches[b - 1]))
+            if b % save_every == 0 and b < len(batches):
+                atomic_write_csv(partial, pd.DataFrame(rows, columns=SPLIT_COLUMNS))
     order = {im: i for i, im in enumerate(images)}
     df = pd.DataFrame(rows, columns=SPLIT_COLUMNS)
     df = df.sort_values("image", key=lambda s: s.map(order)).reset_index(drop=True)
