@@ -30,7 +30,7 @@ def make_dataset(root: Path, n: int, seed: int = 0) -> tuple[Path, list]:
 def settings(tmp_path: Path, epochs: int) -> list[str]:
     sets = [f"detect.epochs={epochs}", f"detect.imgsz={SIZE}", "detect.batch=8", "detect.mosaic=0",
             "detect.workers=0", "detect.warmup_epochs=1", "detect.weights=yolo11n.yaml", "detect.plots=false",
-            "train.device=cpu",
+            "detect.device=cpu",
             f"detect.out_dir={tmp_path / 'runs'}", f"cache.dir={tmp_path / 'cache'}"]
     return [a for s in sets for a in ("--set", s)]
 
