@@ -25,7 +25,7 @@ def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
         "train.unfrozen_epochs=1", "train.schedule=one_cycle", "train.progress=log", "data.n_folds=2",
         f"runs_dir={tmp_path / 'runs'}", f"cache.dir={tmp_path / 'cache'}", f"data.folds_dir={tmp_path / 'folds'}",
     ]
-    # `extra` replaces a default of the same key (a float lr cannot be overridden back to `auto`).
+    # `extra` replaces a default of the same key, so each key is set once.
     merged = {s.split("=", 1)[0]: s for s in base}
     merged.update({s.split("=", 1)[0]: s for s in extra})
     return list(merged.values())
