@@ -12,8 +12,9 @@ from PIL import Image
 
 from fashiontag.cli import main
 from fashiontag.core.errors import DataError, FashiontagError
-from fashiontag.data.idx import CLASSES, KEY, import_idx, load_split, read_idx, write_idx
+from fashiontag.data.idx import CLASSES, KEY, import_idx, load_split, read_idx
 from fashiontag.fashionai.format import load_dataset, read_attributes, read_questions
+from helpers.fmnist_idx import write_idx
 
 
 def fake_fmnist(folder: Path, n_train: int = 30, n_test: int = 10, seed: int = 0, gz: bool = True) -> Path:

@@ -14,7 +14,6 @@ from fashiontag.data.worn_modes import (
     crop_boxes,
     expand_box,
     group_report,
-    group_rows,
     merge_groups,
     restrict_to_group,
 )
@@ -44,7 +43,8 @@ def test_check_mode():
 
 
 def test_groups_and_merge_back_in_question_order():
-    idx = group_rows(QUESTIONS, SPLIT)
+    groups = attach_worn(QUESTIONS, SPLIT)["group"].to_numpy()
+    idx = {g: np.flatnonzero(groups == g) for g in ("worn", "hanger")}
     assert idx["worn"].tolist() == [1, 3] and idx["hanger"].tolist() == [0, 2]
     # Each group's model predicts its rows; the merge restores the question order exactly.
     worn = QUESTIONS.iloc[idx["worn"]].assign(p_0=[0.9, 0.8], p_1=[0.1, 0.2])

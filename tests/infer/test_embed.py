@@ -12,8 +12,9 @@ import torch
 
 from fashiontag.cli import main
 from fashiontag.core.errors import FashiontagError
-from fashiontag.data.idx import KEY, import_idx, write_synthetic
+from fashiontag.data.idx import KEY, import_idx
 from fashiontag.infer.embed import resolve_fold_dir, sample
+from helpers.fmnist_idx import write_synthetic
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ seed, settings and the generator's output, and is reused by later runs and by th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ import torch
 from fashiontag.core.config import load_config
 from fashiontag.synth.demo import make_demo_data
 from fashiontag.worn.runner import run_split
-from fashiontag.yolo.tiny_detector import tiny_meta, train_tiny_person_detector, worn_agreement
+from fashiontag.yolo.tiny_detector import train_tiny_person_detector, worn_agreement
 
 CACHE = Path(__file__).resolve().parents[2] / "cache" / "tiny_person_detector"
 
@@ -31,7 +32,7 @@ def tiny_weights() -> Path:
 def test_tiny_detector_is_cached_and_reused(tiny_weights):
     assert tiny_weights.is_file() and tiny_weights.parent.parent == CACHE
     assert train_tiny_person_detector(CACHE) == tiny_weights  # same key: no retraining
-    meta = tiny_meta(tiny_weights)
+    meta = json.loads((tiny_weights.parent / "meta.json").read_text())  # the settings it was trained with
     assert meta["size"] == 64 and meta["heldout_worn_agreement"] >= 0.8
 
 

@@ -129,13 +129,6 @@ def attach_worn(table: pd.DataFrame, split: pd.DataFrame, split_file: str | Path
     return out
 
 
-def group_rows(table: pd.DataFrame, split: pd.DataFrame, split_file: str | Path = "<split file>",
-               on_missing: str = "error") -> dict[str, np.ndarray]:
-    """separate mode: positions (0-based, into `table`, in table order) of each group's rows."""
-    groups = attach_worn(table, split, split_file, on_missing)["group"].to_numpy()
-    return {g: np.flatnonzero(groups == g) for g in GROUPS}
-
-
 def merge_groups(order: pd.DataFrame, parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """separate mode: the groups' prediction tables concatenated and put back in `order`'s row order.
 

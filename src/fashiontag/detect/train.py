@@ -15,7 +15,7 @@ import yaml
 
 from fashiontag.core.config import save_config
 from fashiontag.core.errors import FashiontagError, WeightsUnavailableError
-from fashiontag.core.files import atomic_write_json, read_json
+from fashiontag.core.files import atomic_write_json
 from fashiontag.core.network import is_online
 from fashiontag.yolo.env import import_ultralytics
 from fashiontag.yolo.person_detector import resolve_device
@@ -125,7 +125,3 @@ def train_detector(data_yaml: str | Path, cfg: dict, exp: str | None = None, for
     atomic_write_json(run_dir / "metrics.json", result)
     log.info("val mAP50 %.3f  mAP50-95 %.3f  (%s)", result["mAP50"], result["mAP50-95"], run_dir / "metrics.json")
     return result
-
-
-def read_metrics(run_dir: str | Path) -> dict:
-    return read_json(Path(run_dir) / "metrics.json")

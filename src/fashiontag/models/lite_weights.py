@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from fashiontag.core.errors import WeightsUnavailableError
-from fashiontag.core.files import atomic_save_torch, atomic_write_json, file_md5, read_json
+from fashiontag.core.files import atomic_save_torch, atomic_write_json, file_md5
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +231,3 @@ def convert_lite_checkpoint(variant: str) -> Path:
     )
     return dest
 
-
-def converted_meta(path: str | Path) -> dict[str, Any] | None:
-    """The metadata written beside a converted file, or None for any other file."""
-    meta = Path(path).with_suffix(".json")
-    return read_json(meta) if meta.is_file() else None

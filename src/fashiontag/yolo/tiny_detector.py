@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fashiontag.core.digest import cache_key
-from fashiontag.core.files import atomic_write_json, read_json
+from fashiontag.core.files import atomic_write_json
 from fashiontag.synth.person_figures import PERSON, person_samples, write_person_samples
 from fashiontag.yolo.dataset import write_yolo_dataset
 from fashiontag.yolo.env import import_ultralytics
@@ -170,11 +170,6 @@ def _train(final: Path, seed: int, s: dict, device: str) -> None:
         staged = final.with_suffix(".pt.tmp")
         shutil.copyfile(best, staged)
         staged.replace(final)  # last and atomic: the weights file marks a finished, usable cache entry
-
-
-def tiny_meta(weights: str | Path) -> dict:
-    """The settings a cached tiny detector was trained with."""
-    return read_json(Path(weights).parent / "meta.json")
 
 
 def worn_agreement(weights: str | Path, n: int = 100, seed: int = 10_000, render: int = DEFAULTS["render"],
