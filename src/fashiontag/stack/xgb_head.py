@@ -94,10 +94,10 @@ def fit_fold_heads(features: np.ndarray, y: np.ndarray, folds: np.ndarray, n_cla
         fit, inner = _inner_split(train, y, float(stack_cfg["inner_valid"]), seed)
         dfit = xgb.DMatrix(features[fit], label=y[fit])
         dinner = xgb.DMatrix(features[inner], label=y[inner])
-        with Progress(int(stack_cfg.get("n_estimators", 400)), f"xgb head fold {k}", unit="round") as bar:
-            booster = xgb.train(params, dfit, num_boost_round=int(stack_cfg.get("n_estimators", 400)),
+        with Progress(int(stack_cfg["n_estimators"]), f"xgb head fold {k}", unit="round") as bar:
+            booster = xgb.train(params, dfit, num_boost_round=int(stack_cfg["n_estimators"]),
                                 evals=[(dinner, "inner")], verbose_eval=False,
-                                early_stopping_rounds=int(stack_cfg.get("early_stopping_rounds", 30)),
+                                early_stopping_rounds=int(stack_cfg["early_stopping_rounds"]),
                                 callbacks=[RoundProgress(bar)])
         best = int(getattr(booster, "best_iteration", booster.num_boosted_rounds() - 1))
         head = FoldHead(int(k), booster, np.sort(train), fit, inner, best)
