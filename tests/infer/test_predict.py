@@ -64,10 +64,14 @@ def test_unreadable_test_image_stops_or_falls_back(run):
     assert not np.allclose(probs[0], 1 / 6)
 
 
-def test_missing_fold_files_are_named(run):
+def test_missing_fold_files_are_named(run, capfd):
     (run["key_dir"] / "fold_1" / "model.pth").unlink()
-    with pytest.raises(RunError, match=r"fold_1 is missing model.pth \(made by `fashiontag train`\)"):
+    with pytest.raises(RunError, match=r"fold_1 is missing model.pth \(made by the training step\)") as err:
         predict_run(run["run"], run["test_root"], overrides=["tta.on_oof=false"])
+    assert err.value.steps == ["train"]
+    # The library names the kind of step; the command line adds the command that runs it.
+    assert main(["predict", "--exp", str(run["run"]), "--test", str(run["test_root"]), "--set", "tta.on_oof=false"]) == 2
+    assert capfd.readouterr().err.strip().endswith("(made by the training step); run `fashiontag train`")
 
 
 def test_predict_cli(run):

@@ -14,6 +14,7 @@ import pkgutil
 import sys
 
 from fashiontag import __version__
+from fashiontag.cli.common import step_hint
 from fashiontag.core.errors import FashiontagError, os_error_message
 from fashiontag.core.logs import setup_logging
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except FashiontagError as exc:
-        log.error("%s", one_line(str(exc)))
+        log.error("%s%s", one_line(str(exc)), step_hint(exc))
         return 2
     except OSError as exc:
         # The environment refused a file operation the library does not wrap (a folder given for a file,

@@ -22,6 +22,17 @@ def add_skip_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+# The command that runs each kind of step whose missing output a RunError names (fashionai.runs.STEPS).
+STEP_COMMANDS = {"train": "fashiontag train", "predict": "fashiontag predict", "stack": "fashiontag stack",
+                 "blend": "fashiontag ensemble"}
+
+
+def step_hint(exc: BaseException) -> str:
+    """'; run `fashiontag train`' for an error that names the steps whose output is missing, else ''."""
+    commands = [STEP_COMMANDS[s] for s in getattr(exc, "steps", None) or [] if s in STEP_COMMANDS]
+    return f"; run {' then '.join(f'`{c}`' for c in commands)}" if commands else ""
+
+
 DISPLAY = {"key": "key", "n": "n", "mAP": "mAP", "basic_precision": "BasicPrecision",
            "accuracy": "accuracy", "log_loss": "log_loss"}
 

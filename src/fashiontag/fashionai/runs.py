@@ -1,8 +1,9 @@
 """Run directories: find a run's keys and folds, check its files, load its probability tables.
 
 Every stage after training reads other runs' files (predict, stack, ensemble, report, submit, tag), so
-the checks live here once: a missing file names the command that makes it, a table with wrong columns
-or rows names the file and line, and runs trained on different fold files are refused.
+the checks live here once: a missing file names the kind of step that makes it (RunError.steps; the command
+line adds the command to run), a table with wrong columns or rows names the file and line, and runs trained
+on different fold files are refused.
 
 A key directory (`runs/<exp>/<key>/`) of a derived run (stack, blend) records what it is in its
 config.yaml under `run:` ({kind, inputs, values}); a training run has no such entry.
@@ -28,24 +29,35 @@ from fashiontag.fashionai.probs import PREFIX, prob_columns, probs_of
 log = logging.getLogger(__name__)
 
 FOLD_RE = re.compile(r"^fold_(\d+)$")
-# Which command makes each file, by the kind of run, for "missing file" messages.
-MADE_BY: dict[str, dict[str, str]] = {
+# The kinds of step that make a run's files, as messages name them.
+STEPS = {"train": "training", "predict": "prediction", "stack": "stacking", "blend": "blending"}
+# Which step makes each file, by the kind of run (with a note on the setting it needs), for "missing file"
+# messages; "*" is any other file of that kind of run.
+MADE_BY: dict[str, dict[str, tuple[str, str]]] = {
     "train": {
-        "oof.csv": "fashiontag train", "cv.json": "fashiontag train", "config.yaml": "fashiontag train",
-        "folds.csv": "fashiontag train", "model.pth": "fashiontag train",
-        "preprocess.json": "fashiontag train", "done.json": "fashiontag train",
-        "test.csv": "fashiontag predict", "oof_tta.csv": "fashiontag predict (with tta.on_oof=true)",
-        "cv_tta.json": "fashiontag predict (with tta.on_oof=true)",
+        **{name: ("train", "") for name in ("oof.csv", "cv.json", "config.yaml", "folds.csv", "model.pth",
+                                            "preprocess.json", "done.json")},
+        "test.csv": ("predict", ""),
+        "oof_tta.csv": ("predict", "with tta.on_oof=true"),
+        "cv_tta.json": ("predict", "with tta.on_oof=true"),
     },
-    "stack": {"*": "fashiontag stack"},
-    "blend": {"*": "fashiontag ensemble"},
+    "stack": {"*": ("stack", "")},
+    "blend": {"*": ("blend", "")},
 }
 # Rows of a probability table must sum to 1 within this (CSV rounding of p_i).
 SUM_TOLERANCE = 1e-3
 
 
 class RunError(FashiontagError):
-    """A run directory that is missing, incomplete or inconsistent with another run."""
+    """A run directory that is missing, incomplete or inconsistent with another run.
+
+    `steps`: the kinds of step (keys of STEPS) whose output is missing, in order; empty when no step would
+    help. The command line turns them into the commands to run.
+    """
+
+    def __init__(self, message: str, steps: list[str] | tuple[str, ...] = ()):
+        super().__init__(message)
+        self.steps = list(dict.fromkeys(steps))
 
 
 def resolve_run(name: str | Path, runs_dir: str | Path = "runs") -> Path:
@@ -98,19 +110,22 @@ def run_kind(key_dir: str | Path) -> str:
     return str(run_info(key_dir).get("kind", "train"))
 
 
-def made_by(key_dir: str | Path, name: str) -> str:
+def made_by(key_dir: str | Path, name: str) -> tuple[str, str]:
+    """(step, note) that makes file `name` of the run whose key dir is `key_dir`."""
     table = MADE_BY.get(run_kind(key_dir), MADE_BY["train"])
-    return table.get(name, table.get("*", "fashiontag train"))
+    return table.get(name, table.get("*", ("train", "")))
 
 
 def require_files(directory: str | Path, names: list[str], key_dir: str | Path | None = None) -> None:
-    """Raise RunError naming every missing file of `directory` and the command that makes each."""
+    """Raise RunError naming every missing file of `directory` and the kind of step that makes each."""
     directory = Path(directory)
     missing = [n for n in names if not (directory / n).exists()]
     if missing:
         owner = key_dir if key_dir is not None else directory
-        parts = ", ".join(f"{n} (made by `{made_by(owner, n)}`)" for n in missing)
-        raise RunError(f"{directory} is missing {parts}")
+        steps = [made_by(owner, n) for n in missing]
+        parts = ", ".join(f"{n} (made by the {STEPS[step]} step{f', {note}' if note else ''})"
+                          for n, (step, note) in zip(missing, steps, strict=True))
+        raise RunError(f"{directory} is missing {parts}", [step for step, _ in steps])
 
 
 def key_values(key_dir: str | Path, n: int | None = None) -> list[str]:

@@ -20,7 +20,7 @@ def iter_fold_models(key_dir: str | Path, device: torch.device) -> Iterator[tupl
     key_dir = Path(key_dir)
     folds = fold_dirs(key_dir)
     if not folds:
-        raise RunError(f"{key_dir} has no fold_<k> directories (made by `fashiontag train`)")
+        raise RunError(f"{key_dir} has no fold_<k> directories (made by the training step)", ["train"])
     expected = sorted(set(key_folds(key_dir)["fold"])) if (key_dir / "folds.csv").exists() else list(folds)
     absent = [k for k in expected if k not in folds]
     if absent:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from fashiontag.core.errors import FashiontagError
 from fashiontag.core.files import atomic_write_csv, atomic_write_json, read_json
 from fashiontag.data.worn_modes import GROUPS, merge_groups, split_for, split_mode
 from fashiontag.fashionai.fold_file import read_fold_file
@@ -107,8 +106,8 @@ def predict_separate(key_dir: Path, test_root: str | Path | None, cfg: dict, fal
     dirs = _group_key_dirs(sub_runs, key)
     missing = [str(d) for d in dirs.values() if not d.is_dir()]
     if missing:
-        raise FashiontagError(f"{key_dir}: separate-mode group run(s) missing: {', '.join(missing)} "
-                              "(made by `fashiontag train` with worn.mode=separate)")
+        raise RunError(f"{key_dir}: separate-mode group run(s) missing: {', '.join(missing)} "
+                       "(made by the training step with worn.mode=separate)", ["train"])
     records = {g: predict_key(d, test_root, group_cfg(cfg, g, sub_runs), fallback) for g, d in dirs.items()}
     if test_root is not None:
         questions = read_questions(test_root, read_attributes(test_root))
