@@ -53,7 +53,7 @@ def test_weighted_blend_is_nested_and_written(tmp_path):
     out = runs / "blend"
     cv = blend_runs([a, b], out, cfg)
     kdir = out / KEY
-    for name in ("oof.csv", "test.csv", "cv.json", "config.yaml", "weights.json", "folds.csv"):
+    for name in ("oof.csv", "test.csv", "cv.json", "config.yaml", "weights.json", "folds.csv", "done.json"):
         assert (kdir / name).exists(), name
     rec = json.loads((kdir / "weights.json").read_text())
     assert rec["weights"]["a"] > rec["weights"]["b"]

@@ -54,6 +54,8 @@ def test_stack_run_uses_each_rows_own_fold_cnn(run):
     kdir = out / run["key"]
     for name in ("oof.csv", "test.csv", "cv.json", "config.yaml", "folds.csv", "heads.json", "fold_0/xgb.ubj"):
         assert (kdir / name).exists(), name
+    done = json.loads((kdir / "done.json").read_text())
+    assert done["kind"] == "stack" and set(done["code"]) >= {"git_commit", "git_dirty", "versions"}
     assert run_info(kdir)["kind"] == "stack" and run_info(kdir)["inputs"] == [str(run["key_dir"])]
     oof = load_oof(kdir)
     src = load_oof(run["key_dir"])

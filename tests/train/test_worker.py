@@ -20,6 +20,7 @@ def test_worker_trains_one_fold_from_the_saved_config(tmp_path, make_fashionai_r
         assert worker.main([str(key_dir / "config.yaml"), KEY, "1"]) == 0
     done = json.loads((key_dir / "fold_1" / "done.json").read_text())
     assert done["fold"] == 1 and done["key"] == KEY
+    assert len(done["code"]["git_commit"]) == 40 and done["code"]["versions"]["fastai"]  # the code that made it
     assert set(pd.read_csv(key_dir / "oof.csv")["fold"]) == {0}, "the worker leaves the merge to its parent"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pandas as pd
 from fashiontag.core.config import apply_overrides, load_yaml, save_config, with_base_defaults
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.files import atomic_write_csv, atomic_write_json, read_csv_checked, read_json
+from fashiontag.core.identity import code_identity
 from fashiontag.fashionai.fold_file import read_fold_file
 from fashiontag.fashionai.keys import OFFICIAL_KEYS
 from fashiontag.fashionai.probs import PREFIX, prob_columns, probs_of
@@ -267,6 +269,14 @@ def write_oof_and_cv(key_dir: str | Path, oof: pd.DataFrame, tta: bool = False) 
     cv = cv_summary(oof, key_dir.name)
     atomic_write_json(key_dir / f"cv{suffix}.json", cv)
     return cv
+
+
+def write_done(key_dir: str | Path, kind: str, **record: Any) -> Path:
+    """done.json of a derived run's key (stack, blend), written last: what it is, when it finished, and the
+    code that made it (core/identity.py), as a training fold's done.json records too."""
+    done = {"kind": kind, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), **record,
+            "code": code_identity()}
+    return atomic_write_json(Path(key_dir) / "done.json", done)
 
 
 def write_derived_config(key_dir: str | Path, cfg: dict, kind: str, inputs: list[str],

@@ -9,7 +9,8 @@ Methods (config `ensemble.method`):
 - rank: per class, the rows' rank within each run averaged, then each row normalised to sum to 1.
   It keeps the ordering (what the FashionAI AP looks at) but its log loss is not meaningful.
 
-A blend is a run: runs/<name>/<key>/{oof.csv, test.csv, cv.json, config.yaml, weights.json, folds.csv}.
+A blend is a run: runs/<name>/<key>/{oof.csv, test.csv, cv.json, config.yaml, weights.json, folds.csv,
+done.json}.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from fashiontag.fashionai.runs import (
     load_oof,
     load_test,
     write_derived_config,
+    write_done,
     write_oof_and_cv,
 )
 
@@ -185,6 +187,7 @@ def blend_runs(run_dirs: list[str | Path], out_dir: str | Path, cfg: dict, keys:
         n = oof.shape[1] - 4
         write_derived_config(kdir, cfg, "blend", [str(d) for d in key_dirs], key_values(key_dirs[0], n),
                              method=method)
+        write_done(kdir, "blend", key=key, inputs=[str(d) for d in key_dirs], method=method)
         log.info("%s: blend %s of %s -> mAP %.4f (weights %s)", key, method, names, cv.get("mAP", float("nan")),
                  record["weights"])
         results[key] = cv

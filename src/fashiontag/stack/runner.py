@@ -8,7 +8,7 @@ Which CNN's features a row gets (the choice that keeps the stack honest):
   and averaged over folds, as the CNN test predictions are.
 
 Writes runs/<exp>_xgb/<key>/{oof.csv, test.csv, cv.json, config.yaml, folds.csv, heads.json,
-fold_k/xgb.ubj, features/fold_k_{oof,test}.npy}.
+fold_k/xgb.ubj, features/fold_k_{oof,test}.npy, done.json (last)}.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from fashiontag.fashionai.runs import (
     require_files,
     run_config,
     write_derived_config,
+    write_done,
     write_oof_and_cv,
 )
 from fashiontag.models.fold_models import iter_fold_models
@@ -109,6 +110,7 @@ def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: d
          "best_iteration": h.best_iteration} for h in heads])
     write_derived_config(out_key, cfg, "stack", [str(key_dir)], key_values(key_dir, n), oof_file="oof.csv",
                          pools=list(stack_cfg["pool"]))
+    write_done(out_key, "stack", key=key, inputs=[str(key_dir)])
     log.info("%s: XGBoost stack mAP %.4f (log loss %.4f)", key, cv["mAP"], cv["log_loss"])
     return cv
 

@@ -22,6 +22,7 @@ from fashiontag.core.devices import resolve_device
 from fashiontag.core.errors import ConfigError, FashiontagError
 from fashiontag.core.figures import plot_confusion, plot_curves, plot_lr_find
 from fashiontag.core.files import atomic_save_torch, atomic_write_csv, atomic_write_json, read_json
+from fashiontag.core.identity import code_identity
 from fashiontag.core.logs import add_file_handler
 from fashiontag.data.cache import ImageCache
 from fashiontag.data.loaders import fold_dataloaders
@@ -245,7 +246,7 @@ def _finish(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, learn, valid_dl, 
         "n_train": info["n_train"], "n_valid": len(valid_rows), "epochs": sum(p.epochs for p in phases),
         "phases": [p.as_dict() for p in phases], "lr": state.lr, "lr_source": state.lr_source,
         "weights": info["weights"], "device": str(info["device"]), "precision": getattr(learn, "precision", "fp32"),
-        "seconds": round(info["seconds"], 1), "metrics": metrics,
+        "seconds": round(info["seconds"], 1), "metrics": metrics, "code": code_identity(),
     }
     atomic_write_json(fold_dir / "done.json", done)
     shutil.rmtree(fold_dir / CKPT_DIR, ignore_errors=True)
