@@ -43,10 +43,10 @@ def test_embed_labelled_root(trained: dict, capsys) -> None:
             "--cache-dir", str(tmp / "cache")]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["n"] == 120 and summary["dim"] == 32  # fmnist_cnn1: 32 channels, average-pooled
+    assert summary["n"] == 120 and summary["dim"] == 128  # fmnist_cnn1: its dense 128 (a 1x1 map)
     tensors = np.array(read_tsv(out / "tensors.tsv"), dtype=np.float64)
     meta = read_tsv(out / "metadata.tsv")
-    assert tensors.shape == (120, 32)
+    assert tensors.shape == (120, 128)
     assert meta[0] == ["image", "label"] and len(meta) == 121  # header because there are 2 columns
     assert "tensor_path: \"tensors.tsv\"" in (out / "projector_config.pbtxt").read_text()
     for png in ("pca.png", "tsne.png"):

@@ -1,21 +1,21 @@
-"""The Fashion-MNIST CNNs as timm models, and `fashiontag fmnist` end to end on generated idx files (CPU)."""
+"""The Fashion-MNIST CNNs and small wide ResNets as timm models, through the project's model builder."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import timm
 import torch
 
-from fashiontag.cli import main
-from fashiontag.data.idx import KEY, write_synthetic
 from fashiontag.models.build import build_model, model_state, weight_kwargs
 from fashiontag.models.small_cnn import ARCHS, FMNIST_MEAN
+from fashiontag.models.small_resnet import WRN_ARCHS
 
 HEAD = {"hidden": [16], "dropout": 0.1, "pool": "avg"}
+# name -> (conv 3x3 layers of the write-ups' layout, dense width or None, final map side)
+LAYOUT = {"fmnist_cnn1": (1, 128, 1), "fmnist_cnn3": (3, 128, 1), "fmnist_cnn4": (4, 512, 1),
+          "fmnist_tutorial": (3, None, 7)}
 
 
 @pytest.mark.parametrize("name", sorted(ARCHS))
@@ -27,14 +27,32 @@ def test_timm_model_api(name: str) -> None:
     assert model.pretrained_cfg["mean"] == FMNIST_MEAN and model.pretrained_cfg["input_size"] == (3, 28, 28)
     body = timm.create_model(name, num_classes=0).eval()
     feats = body.forward_features(x)
-    assert feats.ndim == 4 and feats.shape[1] == body.num_features
+    convs, dense, side = LAYOUT[name]
+    assert feats.shape == (2, body.num_features, side, side)
     assert feats.shape[-1] == model.pretrained_cfg["pool_size"][0]  # fastai pools what forward_features gives
     assert body(x).shape == (2, body.num_features)  # num_classes=0: pooled features, no classifier
     body.reset_classifier(4)
     assert body(x).shape == (2, 4)
-    n_convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-    assert n_convs == int(name[-1])
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(layers) == convs + (dense is not None)  # a dense layer is one whole-map convolution more
+    assert body.num_features == (dense or 128) and layers[-1].out_channels == (dense or 128)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+@pytest.mark.parametrize("name", sorted(WRN_ARCHS))
+def test_small_wide_resnets(name: str) -> None:
+    blocks, widen = WRN_ARCHS[name]
+    if name == "fmnist_wrn28_10":
+        pytest.skip("a GPU model (5 G multiply-adds per image): too slow for the CPU suite")
+    torch.manual_seed(0)
+    body = timm.create_model(name, num_classes=0).eval()
+    x = torch.randn(2, 3, 28, 28)
+    assert body.forward_features(x).shape == (2, 64 * widen, 7, 7)
+    assert body.pretrained_cfg["pool_size"] == (7, 7) and body.pretrained_cfg["mean"] == FMNIST_MEAN
+    convs = sum(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) for m in body.modules())
+    assert convs == 6 * blocks + 1  # depth = 6 * blocks + 4 counts the stem, 2 per block and the classifier
+    model, _ = build_model(name, 10, HEAD, {"pretrained": False})
+    assert model(x).shape == (2, 10)
 
 
 def test_project_builder_and_weight_transfer(tmp_path: Path, monkeypatch) -> None:
@@ -44,7 +62,7 @@ def test_project_builder_and_weight_transfer(tmp_path: Path, monkeypatch) -> Non
     model, cfg = build_model("fmnist_cnn3", 10, HEAD, {"pretrained": False})
     assert cfg["mean"] == FMNIST_MEAN
     x = torch.randn(3, 3, 28, 28)
-    assert model[0](x).shape == (3, 128, 7, 7) and model(x).shape == (3, 10)
+    assert model[0](x).shape == (3, 128, 1, 1) and model(x).shape == (3, 10)
     pth = tmp_path / "model.pth"
     torch.save(model_state(model), pth)
     kwargs, source = weight_kwargs("fmnist_cnn3", True, str(pth))
@@ -52,49 +70,3 @@ def test_project_builder_and_weight_transfer(tmp_path: Path, monkeypatch) -> Non
     again, _ = build_model("fmnist_cnn3", 10, HEAD, kwargs)
     for (k, a), (_, b) in zip(model[0].state_dict().items(), again[0].state_dict().items(), strict=True):
         assert torch.equal(a, b), k
-
-
-def test_fmnist_command_end_to_end(tmp_path: Path, monkeypatch, capsys) -> None:
-    torch.set_num_threads(1)
-    monkeypatch.setenv("FASHIONTAG_CACHE", str(tmp_path / "usercache"))
-    idx = write_synthetic(tmp_path / "idx", 300, 60)
-    sets = {
-        "data.root": tmp_path / "fm" / "train", "data.test_root": tmp_path / "fm" / "test",
-        "data.folds_dir": tmp_path / "folds", "runs_dir": tmp_path / "runs", "cache.dir": tmp_path / "cache",
-        "fmnist.idx_dir": idx, "fmnist.limit": 250, "fmnist.aug_epochs": 1, "train.unfrozen_epochs": 4,
-        "train.batch_size": 32, "train.lr": 0.01, "train.device": "cpu",
-    }
-    args = ["fmnist", "--config", "fmnist_cnn1", "--exp", "fm"]
-    for k, v in sets.items():
-        args += ["--set", f"{k}={v}"]
-    assert main(args) == 0
-    printed = capsys.readouterr().out
-    assert "fm: test accuracy" in printed and "fm_aug: test accuracy" in printed
-
-    # the holdout fold: 80/20 of the (limited) training import, test set whole and untouched by training
-    folds = pd.read_csv(tmp_path / "folds" / "fm_train.csv")
-    assert len(folds) == 250 and (folds["fold"] == 0).sum() == 50
-    key_dir = tmp_path / "runs" / "fm" / KEY
-    fold0 = key_dir / "fold_0"
-    for png in ("curves.png", "confusion.png"):
-        assert (fold0 / png).stat().st_size > 1000
-    log = pd.read_csv(fold0 / "log.csv")
-    assert len(log) == 4 and log["train_accuracy"].between(0, 1).all()
-    test = json.loads((key_dir / "test_metrics.json").read_text())
-    assert test["n"] == 60
-    assert test["accuracy"] > 0.3, test  # brightness classes: chance is 0.1
-    assert (key_dir / "test_confusion.png").stat().st_size > 1000
-
-    # step 2 started from step 1's body and trained with the augmentation of the config
-    aug_dir = tmp_path / "runs" / "fm_aug" / KEY
-    pre = json.loads((aug_dir / "fold_0" / "preprocess.json").read_text())
-    assert "fold_0/model.pth" in pre["weights"] and pre["augment"]["rotate"] == 10
-    step1_cfg = (fold0 / "config.yaml").read_text()
-    assert "rotate: 0" in step1_cfg
-    assert json.loads((aug_dir / "test_metrics.json").read_text())["n"] == 60
-
-
-def test_fmnist_needs_the_import_layout(tmp_path: Path) -> None:
-    args = ["fmnist", "--config", "fmnist_cnn1", "--set", f"data.root={tmp_path}/x",
-            "--set", f"data.test_root={tmp_path}/y"]
-    assert main(args) == 2

@@ -24,14 +24,17 @@ def cmd_fmnist(args: argparse.Namespace) -> int:
     from fashiontag.recipes.fmnist import run_fmnist
 
     overrides = list(args.overrides)
-    if args.exp:
-        overrides.append(f"exp={args.exp}")
     if args.force:
         overrides.append("train.force=true")
-    cfg = load_config(args.config, overrides, family="fmnist")
-    results = run_fmnist(cfg, config_arg=args.config)
-    for run, metrics in results.items():
-        print(f"{run}: test accuracy {metrics['accuracy']:.4f}  log loss {metrics['log_loss']:.4f}  (n={metrics['n']})")
+    cfg = load_config(args.config, overrides + ([f"exp={args.exp}"] if args.exp else []), family="fmnist")
+    if args.exp and cfg["fmnist"]["configs"]:
+        log.warning("--exp names a single run; %s trains fmnist.configs %s under their own names",
+                    args.config, cfg["fmnist"]["configs"])
+    rows = run_fmnist(cfg, args.config, lambda name, sets: load_config(name, sets, family="fmnist"), overrides)
+    for row in rows:
+        print(f"{row['name']}: {row['phase']}, {row['epochs']} epochs, valid accuracy {row['valid_accuracy']:.4f}, "
+              f"test accuracy {row['test_accuracy']:.4f}  log loss {row['test_log_loss']:.4f}  ({row['seconds']:.0f} s)")
+    print(f"report: {cfg['fmnist']['report']}")
     return 0
 
 
@@ -51,10 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_import_idx)
 
     p = sub.add_parser(
-        "fmnist", help="Fashion-MNIST: import (once), train CONFIG on the 80/20 holdout fold, then with "
-                       "augmentation, and score the 10k test set",
+        "fmnist", help="Fashion-MNIST: import (once), train each model on the 80/20 holdout fold, then with "
+                       "augmentation, score the 10k test set, write reports/fmnist.md",
+        description="Without --config: configs/fmnist.yaml, the write-ups' table (the 1-, 3- and 4-conv CNNs, "
+                    "plain then augmented). --config NAME trains that config alone (e.g. fmnist_best, "
+                    "fmnist_lite0); its rows join the report's table.",
     )
-    p.add_argument("--exp", default=None, help="run name (default: the config file's stem; step 2 adds _aug)")
+    p.add_argument("--exp", default=None, help="run name of a single-config run (default: the config file's stem; "
+                                           "the augmented phase adds _aug)")
     p.add_argument("--force", action="store_true", help="retrain finished runs")
-    add_config_args(p)
+    add_config_args(p, default="fmnist")
     p.set_defaults(func=cmd_fmnist)

@@ -1,35 +1,43 @@
-"""`fashiontag fmnist`: the Fashion-MNIST write-ups' recipe on the project's own pipeline.
+"""`fashiontag fmnist`: the Fashion-MNIST write-ups' table on the project's own pipeline.
 
+For each experiment config of `fmnist.configs` (the default config, configs/fmnist.yaml, names the 1-, 3-
+and 4-conv CNNs; empty = the given config alone):
 1. import the idx files (data/idx.py) into data.root's parent, once;
-2. step 1: train the config's model on the holdout fold (data.n_folds 5, fold 0: the write-ups' 80/20
-   split of the 60k) with augmentation off, through `train.runner.train_run` like any run;
-3. step 2 (fmnist.aug_epochs > 0): run `<exp>_aug` starts from step 1's weights (model.weights: its
-   model.pth; the body is carried over, the small head re-learnt) and trains with the config's augment
-   section (rotation / shift via zoom centre / zoom);
-4. the 10k test set, used only here: `infer.predict.predict_run`, then test accuracy, log loss and the
-   test confusion matrix (train/plots.py) into <run>/<key>/test_metrics.json and test_confusion.png.
+2. the plain phase: train the model on the holdout fold (data.n_folds 5, fold 0: the write-ups' 80/20 split
+   of the 60k) with augmentation off (fmnist.plain: false trains this run with the config's augment
+   section instead), through `train.runner.train_run` like any run;
+3. the augmentation phase (fmnist.aug_epochs > 0): run `<exp>_aug` starts from the plain run's weights
+   (model.weights: its model.pth; the body is carried over, the small head re-learnt) and trains with the
+   config's augment section (rotation, shift, zoom);
+4. the 10k test set, scored once per run after training (model selection only ever sees the validation
+   fold): `infer.predict.predict_run` (TTA per the config), then test accuracy, log loss and the test
+   confusion matrix into <run>/<key>/test_metrics.json and test_confusion.png.
+Then the run with the best validation accuracy embeds the test set (TensorBoard projector files, PCA and
+t-SNE plots) and report/fmnist.py writes reports/fmnist.md and reports/fmnist_results.json.
+With data.in_memory (the Fashion-MNIST configs) training and prediction read one in-memory uint8 tensor.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fashiontag.core.errors import FashiontagError
-from fashiontag.core.files import atomic_write_json
+from fashiontag.core.files import atomic_write_json, make_dirs, read_json
 from fashiontag.data.idx import ANSWERS_CSV, CLASSES, KEY, OFFICIAL_COUNTS, import_idx
 from fashiontag.fashionai.metric import key_metrics
 from fashiontag.fashionai.probs import probs_of
 
 log = logging.getLogger(__name__)
 
-# Step 1 trains without augmentation (the write-ups' first 10 epochs).
-NO_AUGMENT = {"flip": False, "rotate": 0, "zoom": [1.0, 1.0], "contrast": 0.0, "brightness": 0.0,
-              "random_resized_crop": None}
+# The plain phase trains without augmentation (the write-ups' first epochs).
+NO_AUGMENT = {"flip": False, "rotate": 0, "zoom": [1.0, 1.0], "shift": 0.0, "contrast": 0.0, "brightness": 0.0,
+              "random_resized_crop": None, "erase": 0.0}
 
 
 def dataset_dirs(cfg: dict) -> tuple[Path, Path, Path]:
@@ -51,7 +59,7 @@ def ensure_imported(cfg: dict) -> Path:
         return dst
     f = cfg["fmnist"]
     # The limit is for quick training runs; the test figure is always on the whole test set.
-    import_idx(f["idx_dir"], dst, limit=f.get("limit"), test_limit=OFFICIAL_COUNTS["test"])
+    import_idx(f["idx_dir"], dst, limit=f["limit"], test_limit=OFFICIAL_COUNTS["test"])
     return dst
 
 
@@ -75,34 +83,96 @@ def score_test(key_dir: Path, answers: Path) -> dict:
     return metrics
 
 
-def run_fmnist(cfg: dict, config_arg: str | None = None) -> dict:
-    """Import, step 1, step 2, test score; returns {run name: test metrics}."""
+def phase_configs(cfg: dict, exp: str) -> list[tuple[str, dict]]:
+    """[(phase, run config)]: the plain run (or one augmented run with fmnist.plain false), then `<exp>_aug`
+    from its weights when fmnist.aug_epochs > 0."""
+    f, fold = cfg["fmnist"], int(cfg["fmnist"]["fold"])
+    first = copy.deepcopy(cfg)
+    first["exp"] = exp
+    if f["plain"]:
+        first["augment"].update(NO_AUGMENT)
+    runs = [("plain" if f["plain"] else "augmented", first)]
+    if int(f["aug_epochs"]) > 0:
+        second = copy.deepcopy(cfg)
+        second["exp"] = f"{exp}_aug"
+        second["model"]["pretrained"] = True
+        second["model"]["weights"] = str(Path(cfg["runs_dir"]) / exp / KEY / f"fold_{fold}" / "model.pth")
+        second["train"].update(frozen_epochs=0, unfrozen_epochs=int(f["aug_epochs"]))
+        runs.append(("augmented", second))
+    return runs
+
+
+def run_config(cfg: dict, name: str) -> list[dict]:
+    """Train and test-score one experiment config (its phases); one result row per run."""
     from fashiontag.infer.predict import predict_run
-    from fashiontag.train.runner import exp_name, train_run
+    from fashiontag.train.runner import train_run
 
     dst = ensure_imported(cfg)
     _, train_root, test_root = dataset_dirs(cfg)
-    fold = str(int(cfg["fmnist"]["fold"]))
-    results: dict[str, dict] = {}
+    fold = int(cfg["fmnist"]["fold"])
+    rows = []
+    for phase, run_cfg in phase_configs(cfg, str(cfg["exp"] or name)):
+        exp = run_cfg["exp"]
+        t0 = time.time()
+        key_dir = train_run(train_root, KEY, str(fold), run_cfg).run_dir / KEY
+        predict_run(key_dir.parent, test_root, run_cfg, keys=[KEY])
+        test = score_test(key_dir, dst / ANSWERS_CSV)
+        done = read_json(key_dir / f"fold_{fold}" / "done.json")
+        cv = read_json(key_dir / "cv.json")
+        rows.append({
+            "name": exp, "config": name, "model": run_cfg["model"]["backbone"], "phase": phase,
+            "test_accuracy": round(float(test["accuracy"]), 4), "test_log_loss": round(float(test["log_loss"]), 4),
+            "valid_accuracy": round(float(cv["accuracy"]), 4), "epochs": int(done["epochs"]),
+            "seconds": round(time.time() - t0, 1), "train_seconds": float(done["seconds"]),
+            "tta": bool(run_cfg["tta"]["enabled"]), "run": str(key_dir),
+        })
+        log.info("%s (%s, %s): valid %.4f, TEST accuracy %.4f log loss %.4f, %d epochs, %.0fs", exp, name, phase,
+                 rows[-1]["valid_accuracy"], rows[-1]["test_accuracy"], rows[-1]["test_log_loss"],
+                 rows[-1]["epochs"], rows[-1]["seconds"])
+    return rows
 
-    step1 = copy.deepcopy(cfg)
-    step1["exp"] = exp_name(cfg, config_arg)
-    step1["augment"].update(NO_AUGMENT)
-    train_run(train_root, KEY, fold, step1)
-    runs = [step1]
 
-    aug_epochs = int(cfg["fmnist"]["aug_epochs"])
-    if aug_epochs > 0:
-        step2 = copy.deepcopy(cfg)
-        step2["exp"] = f"{step1['exp']}_aug"
-        step2["model"]["pretrained"] = True
-        step2["model"]["weights"] = str(Path(step1["runs_dir"]) / step1["exp"] / KEY / f"fold_{fold}" / "model.pth")
-        step2["train"].update(frozen_epochs=0, unfrozen_epochs=aug_epochs)
-        train_run(train_root, KEY, fold, step2)
-        runs.append(step2)
+def run_fmnist(cfg: dict, config_arg: str | None, load_config, overrides: list[str]) -> list[dict]:
+    """Every config of fmnist.configs (or `cfg` alone), then the best run's embeddings and the report.
 
-    for run_cfg in runs:
-        run_dir = Path(run_cfg["runs_dir"]) / run_cfg["exp"]
-        predict_run(run_dir, test_root, run_cfg, keys=[KEY])
-        results[run_cfg["exp"]] = score_test(run_dir / KEY, dst / ANSWERS_CSV)
-    return results
+    load_config(name, overrides) loads each listed config with the command's --set overrides.
+    Returns the result rows of this invocation.
+    """
+    from fashiontag.report.fmnist import write_report
+
+    names = list(cfg["fmnist"]["configs"])
+    configs = [(n, load_config(n, overrides)) for n in names] if names else [(Path(config_arg or "base").stem, cfg)]
+    rows: list[dict] = []
+    for name, sub in configs:
+        if names and sub["fmnist"]["configs"]:
+            raise FashiontagError(f"config {name} lists fmnist.configs itself; list only single-model configs")
+        rows += run_config(sub, name)
+    best = max(rows, key=lambda r: r["valid_accuracy"])
+    log.info("best by validation accuracy: %s (valid %.4f, test %.4f)", best["name"], best["valid_accuracy"],
+             best["test_accuracy"])
+    embed_dir = embed_test(cfg, best)
+    write_report(rows, best, embed_dir, Path(cfg["fmnist"]["report"]))
+    return rows
+
+
+def embed_test(cfg: dict, best: dict) -> Path:
+    """The best run's penultimate embeddings of the whole test set, labelled with the test answers: the
+    TensorBoard projector files, and PCA / t-SNE plots of a seeded sample of fmnist.embed_limit images
+    (t-SNE of all 10k takes minutes on a small CPU; the projector computes its own from the files)."""
+    from fashiontag.infer.embed import compute_embeddings, resolve_fold_dir, sample, write_projector
+    from fashiontag.infer.embed_plots import plot_embeddings
+
+    dst, _, test_root = dataset_dirs(cfg)
+    out = make_dirs(Path(cfg["fmnist"]["report"]).with_suffix("") / "embed" / best["name"])
+    answers = pd.read_csv(dst / ANSWERS_CSV, header=None, names=["image", "key", "label"], dtype=str)
+    items = pd.DataFrame({"image": answers["image"], "label": [CLASSES[s.index("y")] for s in answers["label"]]})
+    fold_dir = resolve_fold_dir(best["run"])
+    feats, kept = compute_embeddings(fold_dir, [str(test_root / i) for i in items["image"]],
+                                     int(cfg["train"]["batch_size"]), str(cfg["train"]["device"]), cfg["cache"]["dir"])
+    items = items.iloc[kept].reset_index(drop=True)
+    write_projector(out, feats, items, f"{best['model']} {best['name']} test set")
+    shown = sample(items.assign(row=np.arange(len(items))), cfg["fmnist"]["embed_limit"], int(cfg["seed"]))
+    plot_embeddings(feats[shown["row"].to_numpy()], list(shown["label"]), out,
+                    title=f"{best['name']}, {len(shown)} test images", seed=int(cfg["seed"]))
+    log.info("test-set embeddings of %s: %d x %d -> %s (plots of %d)", best["name"], *feats.shape, out, len(shown))
+    return out
