@@ -22,11 +22,18 @@ NPROC  ?= 2
 SET    ?=
 
 cfg    = $(if $(CONFIG),--config $(CONFIG))
+# Fashion-MNIST's idx files (Debian package dataset-fashion-mnist): installed with apt-get when missing and root.
+FMNIST_IDX := /usr/share/datasets/fashion-mnist
+fmnist_data = test -e $(FMNIST_IDX)/t10k-labels-idx1-ubyte.gz || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y dataset-fashion-mnist || { apt-get update && apt-get install -y dataset-fashion-mnist; }; \
+	  else echo "Fashion-MNIST is missing from $(FMNIST_IDX): install the Debian package dataset-fashion-mnist \
+	(sudo apt-get install dataset-fashion-mnist), or pass SET=fmnist.idx_dir=DIR with the four idx files" >&2; exit 2; fi; }
 exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
 .PHONY: help install demo clothing test lint data demo-data check-data import folds train train-ddp predict stack ensemble report submit \
-        validate score tag worn worn-train-tiny bench detect-train fmnist detect-convert detect embed import-idx
+        validate score tag worn worn-train-tiny bench detect-train fmnist bench-fmnist detect-convert detect embed import-idx
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [DATA=.. TEST=.. CAT=.. CONFIG=.. FOLDS=.. EXP=.. OUT=..]\n\n"} \
@@ -105,8 +112,12 @@ bench: ## throughput benchmark: bare model vs project pipeline vs plain DataLoad
 detect-train: ## train an ultralytics clothing detector on a YOLO dataset (DATA=data.yaml)
 	$(FT) detect-train --data $(DATA) $(cfg) $(sets)
 
-fmnist: ## Fashion-MNIST: import the idx files, train CONFIG (fmnist_cnn1/3/4, fmnist_vgg) then with augmentation, score the test set
+fmnist: ## Fashion-MNIST table: 1-, 3-, 4-conv CNNs plain then augmented, test scores, reports/fmnist.md (CONFIG=fmnist_best: one config)
+	@$(if $(findstring fmnist.idx_dir,$(SET)),true,$(fmnist_data))
 	$(FT) fmnist $(cfg) $(sets)
+
+bench-fmnist: ## Fashion-MNIST epoch: the project's in-memory training vs a bare PyTorch loop (BENCH_ARGS="--aug --out F.json")
+	$(BIN)/python scripts/bench_fmnist.py $(BENCH_ARGS)
 
 import-idx: ## Fashion-MNIST idx files -> FashionAI layout: make import-idx SRC=/usr/share/datasets/fashion-mnist DST=data/fmnist
 	$(FT) import-idx $(SRC) $(DST)

@@ -37,6 +37,7 @@ class Data(Section):
     n_folds: integer(ge=2)
     fold_seed: Int0
     skip_bad: Bool
+    in_memory: Bool
 
 
 class Cache(Section):
@@ -100,6 +101,8 @@ class Augment(Section):
     random_resized_crop: listof(num(gt=0, le=1), n=2, ordered=True) | None
     p_affine: Prob
     p_lighting: Prob
+    shift: num(ge=0, lt=1)
+    erase: Prob
 
 
 class Tta(Section):
@@ -161,7 +164,11 @@ class Fmnist(Section):
     idx_dir: Text
     limit: Int1 | None
     fold: Int0
+    plain: Bool
     aug_epochs: Int0
+    configs: listof(Text)
+    embed_limit: Int1 | None
+    report: Text
 
 
 class Report(Section):

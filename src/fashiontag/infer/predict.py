@@ -19,7 +19,7 @@ from fashiontag.core.devices import device_of
 from fashiontag.core.errors import FashiontagError
 from fashiontag.core.files import atomic_write_csv, atomic_write_json
 from fashiontag.core.skips import SkipReport, stop_or_fallback
-from fashiontag.data.loaders import view_loaders
+from fashiontag.data.tensor_loader import view_loader_factory
 from fashiontag.data.worn_modes import crops_for, restrict_to_group, split_mode
 from fashiontag.fashionai.format import read_attributes, read_questions
 from fashiontag.fashionai.probs import with_probs
@@ -43,7 +43,8 @@ def predict_fold(model: nn.Module, pre: dict, paths: list[str], cfg: dict, devic
                  skips: SkipReport, crops=None) -> np.ndarray:
     """(len(paths), n) TTA probabilities of one fold model; rows of unreadable images are NaN.
     crops: split.mode=crop's person box (or None) per path."""
-    make_dl, kept = view_loaders(paths, pre, cfg, device, skips, crops)
+    # data.in_memory: views indexed out of one in-memory uint8 tensor (data/tensor_loader.py)
+    make_dl, kept = view_loader_factory(cfg)(paths, pre, cfg, device, skips, crops)
     tta = cfg.get("tta", {})
     plan = view_plan(tta, int(cfg.get("seed", 0)))
     what = f"TTA {pre['key']} fold {pre['fold']}" if "key" in pre and "fold" in pre else "TTA"

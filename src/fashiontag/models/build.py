@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from fashiontag.core.errors import DataError, FashiontagError
-from fashiontag.models import small_cnn  # noqa: F401  (registers the fmnist_cnn1/3/4 timm models before any lookup)
+from fashiontag.models import small_cnn, small_resnet  # noqa: F401  (register the Fashion-MNIST timm models before any lookup)
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from fashiontag.core.files import atomic_save_torch, atomic_write_csv, atomic_wr
 from fashiontag.core.identity import code_identity
 from fashiontag.core.logs import add_file_handler
 from fashiontag.data.cache import ImageCache
-from fashiontag.data.loaders import fold_dataloaders
+from fashiontag.data.tensor_loader import fold_loader_factory
 from fashiontag.fashionai.metric import key_metrics
 from fashiontag.fashionai.probs import with_probs
 from fashiontag.models.build import build_model, head_spec, model_state, weight_kwargs
@@ -153,7 +153,9 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
 
     def dls_for(size: int):
         if size not in dls_cache:
-            dls_cache[size] = fold_dataloaders(
+            # data.in_memory: batches indexed out of one in-memory uint8 tensor (data/tensor_loader.py)
+            make = fold_loader_factory(cfg)
+            dls_cache[size] = make(
                 kd.cache, kd.targets, train_rows, valid_rows, size, mean, std, cfg["augment"],
                 int(train["batch_size"]), device, int(train["num_workers"]))
         return dls_cache[size]
