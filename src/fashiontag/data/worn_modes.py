@@ -48,7 +48,7 @@ def _on_missing(cfg: dict) -> str:
 def restrict_to_group(cfg: dict, root: str | Path, table: pd.DataFrame, allow_empty: bool = False
                       ) -> pd.DataFrame:
     """Hook (train runner, predictor): inside a separate-mode group sub-run (`worn.group` set by
-    split/separate.py), only that group's rows of `table`; every other run gets `table` unchanged.
+    recipes/separate.py), only that group's rows of `table`; every other run gets `table` unchanged.
     A key left without rows is an error for training (allow_empty=False), fine for test questions."""
     group = cfg["worn"]["group"]
     if not group:

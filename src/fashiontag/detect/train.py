@@ -2,7 +2,7 @@
 
 The run directory (`detect.out_dir/<exp>/`) holds the resolved config, ultralytics' own outputs
 (weights/best.pt, results.csv, curves) and metrics.json with mAP50 and mAP50-95 from `model.val`.
-Ultralytics is imported only through split.env (offline-safe: no network hangs, no auto-install).
+Ultralytics is imported only through yolo/env.py (offline-safe: no network hangs, no auto-install).
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def tag_images(inputs: list[str | Path], run_dir: str | Path, top: int = 3, tta:
     """
     run_dir = Path(run_dir)
     paths = collect_images(inputs)
-    for key in list_keys(run_dir):  # crop/separate runs need detection / group merging (split/modes.py)
+    for key in list_keys(run_dir):  # crop/separate runs need detection / group merging (data/worn_modes.py)
         require_plain_mode(run_config(run_dir / key, cfg, overrides), "tag")
     keys = [k for k in list_keys(run_dir) if fold_dirs(run_dir / k)]
     if not keys:

@@ -5,7 +5,7 @@ with the original (config `tta`: n_views, n_random, mode mean|max, flips_only). 
 n_views is defined by its own seed (derived from the run seed and i), so "view 3" is the same images
 on every run and every fold; only the chosen views are computed (the others would be thrown away).
 Augmented views are the fold's training transforms (fastai batch transforms applied in train mode by
-`train.data.test_dataloader(..., augment=True)`), so TTA sees exactly what training saw.
+`data.loaders.test_dataloader(..., augment=True)`), so TTA sees exactly what training saw.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def write_report(run_dirs: list[str | Path], out: str | Path = "reports/cv_repor
     for key in dict.fromkeys(scores["key"]):
         lines += [f"## {key}", "", md_table(key_table(scores, key)), ""]
     from fashiontag.report.groups import (
-        group_section,  # runs scored on worn vs hanger images (split/report.py)
+        group_section,  # runs scored on worn vs hanger images (report/groups.py)
     )
 
     lines += group_section(run_dirs)

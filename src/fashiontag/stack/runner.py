@@ -57,7 +57,7 @@ def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: d
               fallback: str | None = None) -> dict:
     """Stack one key; returns its cv dict."""
     key = key_dir.name
-    require_plain_mode(cfg, "stack")  # crop/separate runs need crops / group merging (split/modes.py)
+    require_plain_mode(cfg, "stack")  # crop/separate runs need crops / group merging (data/worn_modes.py)
     oof = load_oof(key_dir)
     check_same_folds(oof, key_folds(key_dir), f"stack {key_dir}", ("oof.csv", "folds.csv"))
     train_root = Path(cfg["data"]["root"])

@@ -117,7 +117,7 @@ def prepare_key(dataset: Dataset, key: str, rows: pd.DataFrame, cfg: dict, run_d
     cache = build_cache(
         [dataset.image_path(p) for p in rows["image"]], size,
         Path(cache_cfg["dir"]) / dataset_name(dataset.root),
-        crops=crops_for(cfg, dataset.root, rows),  # worn.mode=crop: person boxes (split/modes.py), else None
+        crops=crops_for(cfg, dataset.root, rows),  # worn.mode=crop: person boxes (data/worn_modes.py), else None
         name=key, resize=cache_cfg["resize"],
         pad_value=cache_cfg["pad_value"], workers=workers, skips=skips, lines=list(rows["line"]),
     )
