@@ -1,7 +1,8 @@
 """Train one key on one fold: the seed recipe end to end, resumable, into runs/<exp>/<key>/fold_<k>/.
 
-Files (docs/ARCHITECTURE.md): config.yaml first, then per epoch log.csv and ckpt/last.pth, at the end
-model.pth, preprocess.json, oof.csv, lr_find.png, curves.png, confusion.png, train.log, and done.json last.
+Files (docs/ARCHITECTURE.md): config.yaml first, then per epoch log.csv (and ckpt/last.pth, when
+train/checkpoints.py says), at the end model.pth, preprocess.json, oof.csv, lr_find.png, curves.png,
+confusion.png, train.log, and done.json last.
 """
 
 from __future__ import annotations
