@@ -56,3 +56,19 @@ def test_split_of_demo_data_agrees_with_truth(tiny_weights, tmp_path):
     cx, cy = (worn["x0"] + worn["x1"]) / 2, (worn["y0"] + worn["y1"]) / 2
     inside = (cx.between(worn["person_x0"], worn["person_x1"])) & (cy.between(worn["person_y0"], worn["person_y1"]))
     assert inside[worn["worn_truth"]].mean() >= 0.8
+
+
+def test_worn_decision_keeps_the_tiny_detectors_agreement(tiny_weights):
+    """worn.rule=auto trusts the tiny detector's box (it learnt flat and hanger photos as negatives); forcing
+    the evidence rule on drawn figures, which have no real faces, would lose most worn calls."""
+    from fashiontag.worn.decision import Rule, call_photo
+    from fashiontag.yolo.tiny_detector import is_tiny_detector
+
+    assert is_tiny_detector(tiny_weights)
+    cfg = load_config(None, [])  # worn.rule=auto
+    rule = Rule.from_config(cfg, trained_against_garments=is_tiny_detector(tiny_weights))
+    decided = worn_agreement(tiny_weights, device="cpu", call=lambda img, p: call_photo(img, p, rule)[0].worn)
+    assert decided == worn_agreement(tiny_weights, device="cpu") and decided >= 0.95  # meta.json's check
+    forced = Rule.from_config(load_config(None, ["worn.rule=evidence"]), trained_against_garments=True)
+    strict = worn_agreement(tiny_weights, device="cpu", call=lambda img, p: call_photo(img, p, forced)[0].worn)
+    assert strict < decided

@@ -11,36 +11,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 from fashiontag.core.config import load_config
 from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.skips import SkipReport
-from fashiontag.data.worn_file import SPLIT_COLUMNS, dataset_tag, list_images, read_split
+from fashiontag.data.worn_file import WRITTEN_COLUMNS, dataset_tag, list_images, read_split
 from fashiontag.fashionai.format import label_string, write_labels, write_questions
 from fashiontag.worn import runner
 from fashiontag.worn.runner import run_split
 from fashiontag.yolo import person_detector as detect
 
 KEY = "skirt_length_labels"
-
-
-@pytest.fixture(scope="module")
-def untrained_weights(tmp_path_factory) -> Path:
-    """An untrained tiny YOLO saved as an ordinary .pt (no training, no download)."""
-    from ultralytics import YOLO
-
-    from fashiontag.yolo.env import import_ultralytics
-    from fashiontag.yolo.tiny_detector import TINY_YAML
-
-    import_ultralytics()
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("weights")
-    (d / "tiny-person.yaml").write_text(TINY_YAML)
-    path = d / "untrained.pt"
-    YOLO(str(d / "tiny-person.yaml"), task="detect").save(path)
-    return path
 
 
 def make_root(root: Path, n: int = 10, test: bool = False) -> Path:
@@ -68,7 +50,7 @@ def test_split_file_format_and_cache(tmp_path, untrained_weights):
     df, path = run_split(root, cfg)
     assert path == tmp_path / "split" / "ds_train.csv"  # generic folder names get the parent's name
     back = read_split(path)
-    assert list(back.columns) == SPLIT_COLUMNS
+    assert list(back.columns) == WRITTEN_COLUMNS
     assert back["image"].tolist() == [f"Images/{KEY}/img{i:02d}.jpg" for i in range(10)]
     assert back["worn"].dtype == bool and not back["worn"].any()  # untrained: nobody at conf 0.4
     assert (back["weights_md5"] == detect.file_md5(untrained_weights)).all()
@@ -91,7 +73,7 @@ def test_split_file_format_and_cache(tmp_path, untrained_weights):
 
 def test_low_threshold_gives_boxes(tmp_path, untrained_weights):
     root = make_root(tmp_path / "ds", n=4, test=True)  # a test root (question.csv) works too
-    df, _ = run_split(root, cfg_for(tmp_path, untrained_weights, conf=0.0001))
+    df, _ = run_split(root, cfg_for(tmp_path, untrained_weights, conf=0.0001, rule="box"))  # the detector alone
     assert df["worn"].all() and (df["persons"] > 0).all()
     boxes = df[["x0", "y0", "x1", "y1"]].to_numpy()
     assert np.all((boxes >= 0) & (boxes <= 1)) and np.all(boxes[:, 2] >= boxes[:, 0])

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="split file to write (default: <worn.out_dir>/<dataset>.csv)")
     p.add_argument("--force", action="store_true",
                    help="recompute every image and replace a split file made with other detector settings")
+    p.add_argument("--review", type=int, default=0, metavar="N",
+                   help="also write contact sheets of the N least certain worn and not-worn calls, with their "
+                   "evidence (<split file>.review-worn.jpg, .review-hanger.jpg, .review.csv)")
     add_config_args(p)
     add_skip_arg(p)
     p.set_defaults(func=run_worn_cmd)
@@ -38,12 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_worn_cmd(args: argparse.Namespace) -> int:
     from fashiontag.core.config import load_config
+    from fashiontag.core.errors import FashiontagError
     from fashiontag.core.skips import SkipReport
     from fashiontag.worn.runner import run_split
 
     cfg = load_config(args.config, args.overrides)
     skips = SkipReport(skip=args.skip_bad or bool(cfg["data"]["skip_bad"]))
-    run_split(args.data, cfg, force=args.force, out=args.out, skips=skips)  # logs the file and counts
+    if args.review < 0:
+        raise FashiontagError(f"--review takes a number of photos >= 0, got {args.review}")
+    run_split(args.data, cfg, force=args.force, out=args.out, skips=skips, review=args.review)  # logs the file
     return 0
 
 

@@ -138,6 +138,9 @@ class Worn(Section):
     imgsz: AutoOrInt32
     batch: Int1
     device: Device
+    rule: Literal["auto", "evidence", "box"]
+    figure_conf: Prob
+    figure_aspect: num(gt=0)
     save_every: Int1
     crop_margin: num(ge=0)
     out_dir: Text

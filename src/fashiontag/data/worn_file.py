@@ -6,10 +6,10 @@ detector (weights name), weights_md5, imgsz, threshold. `fashiontag worn` (worn.
 the training modes and the report read it through this module.
 
 Since 2026-11-30 a row also says why it was called worn or not (CALL_COLUMNS): reason (face | figure |
-greyscale | box for worn; no person | no body evidence for not worn), score (the strength of the strongest
-path to worn: >= 1 worn), the evidence of a body in the person box the call rests on (box_aspect, face,
-face_skin, head_skin, box_skin, colour; see worn/evidence.py), and rule (the decision settings the row was
-made with). The box columns then hold that box: the most confident one, unless a less confident box
+box for worn; no person | no body evidence for not worn), score (the strength of the strongest path to
+worn: >= 1 worn), the evidence of a body in the person box the call rests on (box_aspect, face, face_skin,
+face_contrast, head_skin, colour; see worn/evidence.py), and rule (the decision settings the row was made
+with). The box columns then hold that box: the most confident one, unless a less confident box
 showed a body. Older files without these columns stay readable: their calls were the detector's alone,
 so they read as reason box / no person, score 1 / 0, rule box, evidence empty.
 """
@@ -30,7 +30,7 @@ from fashiontag.fashionai.format import LABEL_CSV, QUESTION_CSV, read_labels, re
 SPLIT_COLUMNS = ["image", "worn", "persons", "x0", "y0", "x1", "y1", "conf", "detector", "weights_md5",
                  "imgsz", "threshold"]
 BOX_COLUMNS = ["x0", "y0", "x1", "y1"]
-EVIDENCE_COLUMNS = ["box_aspect", "face", "face_skin", "head_skin", "box_skin", "colour"]
+EVIDENCE_COLUMNS = ["box_aspect", "face", "face_skin", "face_contrast", "head_skin", "colour"]
 CALL_COLUMNS = ["reason", "score", *EVIDENCE_COLUMNS, "rule"]
 WRITTEN_COLUMNS = SPLIT_COLUMNS + CALL_COLUMNS  # what `fashiontag worn` writes; SPLIT_COLUMNS must be there
 OLD_RULE = "box"  # files written before the evidence columns: any person box was a worn call

@@ -46,11 +46,13 @@ class Detector:
 
 @dataclass
 class Persons:
-    """People found in one image: count, and the most confident box (normalised xyxy) with its score."""
+    """People found in one image: count, and the most confident box (normalised xyxy) with its score;
+    `boxes` holds every box as (score, box), most confident first (the worn decision looks past the first)."""
 
     count: int
     box: tuple[float, float, float, float] | None
     conf: float
+    boxes: tuple[tuple[float, tuple[float, float, float, float]], ...] = ()
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -193,7 +195,7 @@ def detect_people(detector: Detector, images: list[Image.Image], conf: float) ->
             out.append(Persons(0, None, 0.0))
             continue
         scores = boxes.conf.cpu().numpy()
-        best = int(scores.argmax())
-        x0, y0, x1, y1 = (float(v) for v in boxes.xyxyn[best].cpu().numpy())
-        out.append(Persons(len(scores), (x0, y0, x1, y1), float(scores[best])))
+        xyxyn = boxes.xyxyn.cpu().numpy()
+        ranked = tuple((float(scores[i]), tuple(float(v) for v in xyxyn[i])) for i in (-scores).argsort(kind="stable"))
+        out.append(Persons(len(scores), ranked[0][1], ranked[0][0], ranked))
     return out

@@ -18,17 +18,18 @@ import hashlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from fashiontag.core.digest import cache_key
-from fashiontag.core.files import atomic_write_json
+from fashiontag.core.files import atomic_write_json, read_json
 from fashiontag.synth.person_figures import PERSON, person_samples, write_person_samples
 from fashiontag.yolo.dataset import write_yolo_dataset
 from fashiontag.yolo.env import import_ultralytics
-from fashiontag.yolo.person_detector import TINY, detect_people, load_detector, resolve_device
+from fashiontag.yolo.person_detector import TINY, Persons, detect_people, load_detector, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -172,13 +173,25 @@ def _train(final: Path, seed: int, s: dict, device: str) -> None:
         staged.replace(final)  # last and atomic: the weights file marks a finished, usable cache entry
 
 
+def is_tiny_detector(weights: str | Path) -> bool:
+    """Whether `weights` is a tiny detector trained here (its folder holds the meta.json written after
+    training, with its held-out worn agreement). It learnt flat and hanger photos as negatives, so its
+    person box is itself the worn call: the worn stage's rule `auto` trusts it without further evidence."""
+    meta = Path(weights).parent / "meta.json"
+    return Path(weights).name == "best.pt" and meta.is_file() and "heldout_worn_agreement" in read_json(meta)
+
+
 def worn_agreement(weights: str | Path, n: int = 100, seed: int = 10_000, render: int = DEFAULTS["render"],
-                   conf: float = 0.4, device: str = "auto") -> float:
-    """Share of held-out generated images (half worn) whose worn/hanger call matches the generator."""
+                   conf: float = 0.4, device: str = "auto",
+                   call: Callable[[Image.Image, Persons], bool] | None = None) -> float:
+    """Share of held-out generated images (half worn) whose worn/hanger call matches the generator.
+    `call(image, persons)` makes the call (the worn stage passes its decision rule); by default any person
+    box at or above `conf` is worn."""
     det = load_detector(str(weights), device=device)  # imgsz: what it was trained at
     samples = list(person_samples(n, seed, render))
     found = detect_people(det, [img for img, _, _ in samples], conf)
-    return float(np.mean([(p.count > 0) == worn for p, (_, worn, _) in zip(found, samples, strict=True)]))
+    calls = [call(img, p) if call else p.count > 0 for p, (img, _, _) in zip(found, samples, strict=True)]
+    return float(np.mean([c == worn for c, (_, worn, _) in zip(calls, samples, strict=True)]))
 
 
 def tiny_weights(spec: str, cache_dir: str | Path = "cache") -> tuple[str, str | None]:
