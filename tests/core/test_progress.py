@@ -36,14 +36,14 @@ def test_log_lines_at_most_every_30_seconds_with_rate_and_time_left(caplog):
     assert out[3:] == ["image cache: 100 img in 1m40s (1 img/s)"]
 
 
-def test_fast_steps_log_only_the_closing_line_and_slow_ones_every_update(caplog):
-    caplog.set_level(logging.INFO, logger="fashiontag.progress")
+def test_fast_steps_close_at_debug_and_slow_ones_log_every_update(caplog):
+    caplog.set_level(logging.DEBUG, logger="fashiontag.progress")
     clock = FakeClock()
     with Progress(1000, "fast", mode="log", clock=clock) as bar:
         for _ in range(1000):
             clock.t += 0.01
             bar.update()
-    assert lines(caplog) == ["fast: 1000 it in 10s (100 it/s)"]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.DEBUG, "fast: 1000 it in 10s (100 it/s)")]
     caplog.clear()
     with Progress(3, "xgboost heads", unit="head", mode="log", clock=clock) as bar:
         for _ in range(3):
@@ -81,16 +81,18 @@ def test_track_counts_items_and_uses_their_length(caplog):
     assert lines(caplog)[0] == "views: 1/2 (50%), 0.0323 it/s, ~31s left"
     caplog.clear()
     assert list(track(range(5), "rows", mode="log", clock=clock)) == list(range(5))
-    assert lines(caplog) == ["rows: 5 it in 0s"]
+    assert lines(caplog) == [], "a step shorter than the interval stays quiet at INFO"
 
 
 def test_bar_mode_draws_a_bar_and_still_logs_the_closing_line(caplog, capsys):
     caplog.set_level(logging.INFO, logger="fashiontag.progress")
-    with Progress(3, "tta", mode="bar") as bar:
+    clock = FakeClock()
+    with Progress(3, "tta", mode="bar", clock=clock) as bar:
         assert bar.bar is not None
+        clock.t += 40.0
         bar.update(3)
     assert "tta" in capsys.readouterr().err
-    assert lines(caplog)[-1].startswith("tta: 3 it in")
+    assert lines(caplog) == ["tta: 3 it in 40s (0.075 it/s)"], "a bar draws; only the closing line is logged"
 
 
 def test_duration():

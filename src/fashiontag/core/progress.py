@@ -8,8 +8,8 @@ head, the worn split's detection pass) reports through `Progress`:
             bar.update(1)
 
 On a terminal (stderr is a TTY, or mode="bar") it draws a tqdm bar; in a log it writes `what: done/total (pct) rate unit/s, ~time left` at most every `every_s`
-seconds, so a multi-hour run leaves a readable train.log instead of a wall of carriage returns. Either way
-one closing line says how many were done, in how long.
+seconds, so a multi-hour run leaves a readable train.log instead of a wall of carriage returns. A step that
+ran that long also gets a closing line: how many were done, in how long (or where it stopped).
 """
 
 from __future__ import annotations
@@ -96,12 +96,14 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
         elapsed = self.clock() - self.start
+        # Steps shorter than the interval close at DEBUG: their callers log their own one-line summary.
+        level = logging.INFO if elapsed >= self.every_s else logging.DEBUG
         if stopped:
-            self.log.info("%s: stopped at %s after %s", self.what,
-                          f"{self.done}/{self.total}" if self.total else self.done, duration(elapsed))
+            self.log.log(level, "%s: stopped at %s after %s", self.what,
+                         f"{self.done}/{self.total}" if self.total else self.done, duration(elapsed))
             return
         rate = f" ({self.done / elapsed:.3g} {self.unit}/s)" if elapsed > 0 and self.done else ""
-        self.log.info("%s: %d %s in %s%s", self.what, self.done, self.unit, duration(elapsed), rate)
+        self.log.log(level, "%s: %d %s in %s%s", self.what, self.done, self.unit, duration(elapsed), rate)
 
     def __enter__(self) -> Progress:
         return self
