@@ -111,11 +111,12 @@ def run_split(root: str | Path, cfg: dict, force: bool = False, out: str | Path 
     skips.write(out.with_suffix(".skipped.csv"))
     log.info("split file %s: %d worn, %d hanger/flat (%s)", out, int(df["worn"].sum()), int((~df["worn"]).sum()),
              ", ".join(f"{k} {v}" for k, v in df["reason"].value_counts().items()))
-    from fashiontag.worn.review import write_review
     from fashiontag.worn.samples import write_samples  # contact sheets to check the detector by eye
 
     write_samples(root, df, out, seed=int(cfg["seed"]))
     if review > 0:
+        from fashiontag.worn.review import write_review
+
         write_review(root, df, out, review)
     return df, out
 

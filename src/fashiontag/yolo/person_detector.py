@@ -46,13 +46,23 @@ class Detector:
 
 @dataclass
 class Persons:
-    """People found in one image: count, and the most confident box (normalised xyxy) with its score;
-    `boxes` holds every box as (score, box), most confident first (the worn decision looks past the first)."""
+    """People found in one image: every box as (score, normalised xyxy), most confident first (the worn
+    decision looks past the first one)."""
 
-    count: int
-    box: tuple[float, float, float, float] | None
-    conf: float
     boxes: tuple[tuple[float, tuple[float, float, float, float]], ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.boxes)
+
+    @property
+    def box(self) -> tuple[float, float, float, float] | None:
+        """The most confident box, None when nobody was found."""
+        return self.boxes[0][1] if self.boxes else None
+
+    @property
+    def conf(self) -> float:
+        return self.boxes[0][0] if self.boxes else 0.0
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -192,10 +202,10 @@ def detect_people(detector: Detector, images: list[Image.Image], conf: float) ->
     for res in results:
         boxes = res.boxes
         if boxes is None or len(boxes) == 0:
-            out.append(Persons(0, None, 0.0))
+            out.append(Persons())
             continue
         scores = boxes.conf.cpu().numpy()
         xyxyn = boxes.xyxyn.cpu().numpy()
-        ranked = tuple((float(scores[i]), tuple(float(v) for v in xyxyn[i])) for i in (-scores).argsort(kind="stable"))
-        out.append(Persons(len(scores), ranked[0][1], ranked[0][0], ranked))
+        order = (-scores).argsort(kind="stable")
+        out.append(Persons(tuple((float(scores[i]), tuple(float(v) for v in xyxyn[i])) for i in order)))
     return out
