@@ -91,3 +91,35 @@ def test_view_names():
     assert view_names(4, flip=True) == ["orig", "flip", "aug0", "aug1"]
     assert view_names(3, flip=False) == ["orig", "aug0", "aug1"]
     assert view_names(1, flip=True) == ["orig"]
+
+
+def test_extraction_runs_the_body_on_the_device_the_loader_feeds(tmp_path, monkeypatch):
+    """Every parameter and buffer of the body, and every batch, on one device: the run's. `meta` stands in for
+    a GPU here (the loader's batch transforms and the body run on it without memory); before the body was moved,
+    it stayed on the CPU while the loader yielded device batches."""
+    from fashiontag.data.cache import build_cache
+    from fashiontag.models.build import build_model, head_spec
+    from fashiontag.train import feature_cache
+    from helpers.training import write_images
+
+    cfg = tiny_config(tmp_path, *FEATURE_SETS, "train.feature_views=2")  # orig + flip: the plain pass
+    cache = build_cache(write_images(tmp_path / "imgs", 6), 32, tmp_path / "cache", workers=1)
+    model, _ = build_model("resnet10t", 3, head_spec(cfg["model"]))
+    device = torch.device("meta")
+    batches = []
+
+    def checking_run_batches(fn, dl, dev, *what):
+        assert dev == device
+        dims = []
+        for b in dl:
+            x = b[0].as_subclass(torch.Tensor)
+            used = {t.device for t in [*model[0].parameters(), *model[0].buffers()]}
+            assert used == {x.device} == {device}, f"body on {used}, batch on {x.device}"
+            dims = [r.shape[1] for r in fn(x)]
+            batches.append(len(x))
+        return [np.zeros((len(cache), d), np.float32) for d in dims]
+
+    # The feature cache extracts through models/features.py, which runs the batches.
+    monkeypatch.setattr("fashiontag.models.features.run_batches", checking_run_batches)
+    feats = feature_cache.cached_features(model, cache, cfg, 32, [0.5] * 3, [0.25] * 3, device)
+    assert sum(batches) == 6 and feats.shape == (2, 6, 512)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from fastai.data.core import DataLoaders, Datasets, TfmdDL
 from fastai.data.transforms import IntToFloatTensor, Normalize
 from fastai.torch_core import TensorBase, TensorImage
+from fastai.vision import augment as fastai_augment
 from fastai.vision.augment import (
     Brightness,
     Contrast,
@@ -33,6 +34,7 @@ from fasttransform import Transform
 from fashiontag.core.devices import resolve_device
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.cache import ImageCache, build_cache, fit_image
+from fashiontag.data.dataloader import DeviceDL
 from fashiontag.data.images import open_rgb
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,25 @@ class ResizeBatch(Transform):
                                          align_corners=False, antialias=shrink))
 
 
+def _grid_sample(x: torch.Tensor, coords: torch.Tensor, mode: str = "bilinear", padding_mode: str = "reflection",
+                 align_corners=None) -> torch.Tensor:
+    """fastai's affine resampling, minus its per-batch host-device synchronisation.
+
+    fastai reads the zoom factor back from the device (`.item()`) on every batch, although it only matters
+    when the input is more than twice the output size, when it shrinks the input first. ResizeBatch already
+    brings batches to the stage size, so here the read happens only in that case: same pixels, no stall
+    waiting for the previous training step on every batch.
+    """
+    if mode == "bilinear":
+        d = min(x.shape[-2] / coords.shape[-2], x.shape[-1] / coords.shape[-1]) / 2
+        if d > 1 and d > 2 / (coords.max() - coords.min()).item():
+            x = F.interpolate(x, scale_factor=1 / d, mode="area", recompute_scale_factor=True)
+    return F.grid_sample(x, coords, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+
+
+fastai_augment._grid_sample = _grid_sample  # fastai's affine_coord looks it up in its module at every call
+
+
 def augment_tfms(aug: dict, size: int) -> list:
     """DESIGN.md §3 augmentation as fastai GPU batch transforms (affines composed into one resample)."""
     tfms: list = []
@@ -172,7 +193,7 @@ def fold_dataloaders(
     drop_last = len(train_rows) > batch_size
     cuda = device.type == "cuda"
     return dsets.dataloaders(
-        bs=batch_size, shuffle=True, drop_last=drop_last, device=device,
+        bs=batch_size, shuffle=True, drop_last=drop_last, device=device, dl_type=DeviceDL,
         after_batch=batch_tfms(size, mean, std, aug), num_workers=num_workers, pin_memory=cuda,
         val_after_batch=batch_tfms(size, mean, std, None),
     )
@@ -227,9 +248,9 @@ def image_loader(item_tfm, items: Sequence, size: int, mean: Sequence[float], st
     is the training augmentation, applied in train mode so every pass draws new transforms."""
     # split_idx 0 makes fastai apply the training-only random transforms; 1 disables them.
     dset = Datasets(list(items), tfms=[[item_tfm]], split_idx=0 if aug is not None else 1)
-    return TfmdDL(dset, bs=batch_size, shuffle=False, drop_last=False, device=device,
-                  after_batch=batch_tfms(size, mean, std, aug), num_workers=num_workers,
-                  pin_memory=device.type == "cuda")
+    return DeviceDL(dset, bs=batch_size, shuffle=False, drop_last=False, device=device,
+                    after_batch=batch_tfms(size, mean, std, aug), num_workers=num_workers,
+                    pin_memory=device.type == "cuda")
 
 
 test_dataloader.__test__ = False  # not a pytest test, whatever its name says, when a test imports it

@@ -49,8 +49,15 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0") or 0)
 
 
+# "1": a launch of ONE process (torchrun --nproc_per_node 1) still takes the whole DDP path: process group
+# (NCCL on a GPU), DistributedDataParallel model, DistributedDL loaders. How a single-GPU machine checks that
+# path (tests/gpu/); an ordinary one-process launch trains without any of it.
+FORCE_DDP_ENV = "FASHIONTAG_DDP"
+
+
 def is_distributed() -> bool:
-    return world_size() > 1
+    forced = os.environ.get(FORCE_DDP_ENV) == "1" and "LOCAL_RANK" in os.environ
+    return world_size() > 1 or forced
 
 
 def is_main() -> bool:
@@ -99,13 +106,16 @@ def setup(cfg: dict, gpus: int = 1) -> None:
     cuda = rank_device(resolve_device(cfg["train"]["device"])).type == "cuda"
     if cuda:
         torch.cuda.set_device(local_rank())
-    state = PartialState(cpu=not cuda, timeout=WAIT_TIMEOUT)
+    PartialState(cpu=not cuda, timeout=WAIT_TIMEOUT)
+    if not torch.distributed.is_initialized():  # accelerate leaves a lone process alone (FASHIONTAG_DDP=1)
+        torch.distributed.init_process_group("nccl" if cuda else "gloo", timeout=WAIT_TIMEOUT)
     _patch_fastai_broadcast()
     atexit.register(_teardown)
     if not is_main():
         logging.getLogger().setLevel(logging.WARNING)  # one copy of the logs: rank 0's
     log.info("DDP: %d processes (%s, backend %s); rank 0 writes every file; global batch %d x %d",
-             world_size(), "GPUs" if cuda else "CPU", state.backend, world_size(), int(cfg["train"]["batch_size"]))
+             world_size(), "GPUs" if cuda else "CPU", torch.distributed.get_backend(), world_size(),
+             int(cfg["train"]["batch_size"]))
 
 
 def _teardown() -> None:
@@ -114,7 +124,8 @@ def _teardown() -> None:
 
 
 def _patch_fastai_broadcast() -> None:
-    """fastai's DistributedDL sends rank 0's sample order with `.cuda()` tensors (NCCL only); use the backend's device."""
+    """fastai's DistributedDL sends rank 0's sample order with `.cuda()` tensors (NCCL only); use the backend's
+    device. And it has no `rng` of its own (see below)."""
     from fastai.distributed import DistributedDL
 
     def _broadcast(self, t, src):
@@ -124,6 +135,9 @@ def _patch_fastai_broadcast() -> None:
         return t.cpu().tolist()
 
     DistributedDL._broadcast = _broadcast
+    # A DistributedDL draws each epoch's order from the loader it wraps (get_idxs, randomize); expose that
+    # loader's random stream as its own, so a checkpoint taken mid-fit (loaders wrapped) saves and restores it.
+    DistributedDL.rng = property(lambda self: self.dl.rng, lambda self, value: setattr(self.dl, "rng", value))
 
 
 def barrier() -> None:
@@ -160,9 +174,48 @@ def fit_ctx(learn, device: torch.device) -> contextlib.AbstractContextManager:
     """
     if not is_distributed():
         return contextlib.nullcontext(learn)
+    if world_size() == 1:  # FASHIONTAG_DDP=1: accelerate does not wrap a lone process in DDP, so do it here
+        return _one_process_ddp(learn, device)
     import fastai.distributed  # noqa: F401 - patches Learner.distrib_ctx
 
     return learn.distrib_ctx(sync_bn=False, cpu=device.type != "cuda")
+
+
+@contextlib.contextmanager
+def _one_process_ddp(learn, device: torch.device) -> Iterator:
+    """What fastai's DistributedTrainer does for N processes, for one: the model in torch's
+    DistributedDataParallel and the loaders in fastai's DistributedDL during every fit."""
+    from fastai.callback.core import Callback
+    from fastai.distributed import DistributedDL
+    from torch.nn.parallel import DistributedDataParallel
+
+    def wrap(dl):
+        return dl if isinstance(dl, DistributedDL) else DistributedDL(dl, rank=0, world_size=1, device=dl.device)
+
+    class OneProcessDDP(Callback):
+        order = 11  # as fastai's DistributedTrainer
+
+        def before_fit(self):
+            ids = [device.index if device.index is not None else local_rank()] if device.type == "cuda" else None
+            self.learn.model = DistributedDataParallel(self.model, device_ids=ids)
+            self.old_dls = list(self.dls)
+            self.learn.dls.loaders = [wrap(dl) for dl in self.dls]
+
+        def before_train(self):
+            self.learn.dl = wrap(self.learn.dl)
+
+        def before_validate(self):
+            self.learn.dl = wrap(self.learn.dl)
+
+        def after_fit(self):
+            self.learn.model, self.learn.dls.loaders = self.learn.model.module, self.old_dls
+
+    cb = OneProcessDDP()
+    learn.add_cb(cb)
+    try:
+        yield learn
+    finally:
+        learn.remove_cb(cb)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from fashiontag.core.digest import cache_key
 from fashiontag.core.errors import ConfigError
 from fashiontag.core.files import atomic_open, atomic_write_json, read_json
 from fashiontag.data.cache import ImageCache
+from fashiontag.data.dataloader import DeviceDL
 from fashiontag.data.loaders import CachedImage, image_loader
 from fashiontag.models.features import body_digest, extract_features, head_pools
 from fashiontag.models.tta import seeded, view_seed
@@ -93,7 +94,9 @@ def cached_features(model: nn.Sequential, cache: ImageCache, cfg: dict, size: in
     out_dir = Path(cfg["cache"]["dir"]) / FEATURES_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {n: out_dir / f"{cfg['model']['backbone']}_{size}px_{key}_{n}.npy" for n in names}
-    body, pools = model[0].eval(), head_pools(cfg["model"]["pool"])  # the head's own pooling
+    # The loader yields batches on `device`, so the body goes there too (the model is built on the CPU; the
+    # head then trains on `device` from features, and model.pth is saved as CPU tensors anyway).
+    body, pools = model[0].eval().to(device), head_pools(cfg["model"]["pool"])  # the head's own pooling
     body.to(memory_format=torch.channels_last)  # run_batches feeds channels_last batches (~2x faster on CPU)
     todo = [n for n in names if not (paths[n].exists() and read_json(paths[n].with_suffix(".json")).get("key") == key)]
     if todo:
@@ -156,7 +159,7 @@ def feature_dataloaders(feats: np.ndarray, targets: np.ndarray, train_rows, vali
     train_ds = FeatureRows(feats, targets, train_rows, random_view=True)
     valid_ds = FeatureRows(feats, targets, valid_rows, random_view=False)
     # Drop the ragged last training batch only when there is more than one (BatchNorm fails on a batch of 1).
-    return DataLoaders.from_dsets(train_ds, valid_ds, bs=batch_size, device=device, num_workers=0,
+    return DataLoaders.from_dsets(train_ds, valid_ds, bs=batch_size, device=device, num_workers=0, dl_type=DeviceDL,
                                   shuffle=(True, False), drop_last=(len(train_rows) > batch_size, False))
 
 

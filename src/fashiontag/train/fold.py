@@ -19,13 +19,14 @@ import pandas as pd
 from fastai.torch_core import set_seed
 
 from fashiontag.core.config import save_config
-from fashiontag.core.devices import resolve_device
+from fashiontag.core.devices import describe_device, resolve_device, tune_kernels
 from fashiontag.core.errors import ConfigError, FashiontagError
 from fashiontag.core.figures import plot_confusion, plot_curves, plot_lr_find
 from fashiontag.core.files import atomic_save_torch, atomic_write_csv, atomic_write_json, read_json
 from fashiontag.core.identity import code_identity
 from fashiontag.core.logs import add_file_handler
 from fashiontag.data.cache import ImageCache
+from fashiontag.data.dataloader import release_workers
 from fashiontag.data.tensor_loader import fold_loader_factory
 from fashiontag.fashionai.metric import key_metrics
 from fashiontag.fashionai.probs import with_probs
@@ -137,12 +138,14 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
     set_seed(int(cfg["seed"]) + fold + distributed.seed_offset(), reproducible=False)
     phases = plan_phases(train)
     device = distributed.rank_device(resolve_device(train.get("device", "auto")))
+    tune_kernels(device)  # cudnn autotuning on CUDA, the same switch scripts/bench.py times
     timm_kwargs, weights_source = weight_kwargs(mcfg["backbone"], bool(mcfg["pretrained"]), mcfg.get("weights"))
     head = head_spec(mcfg)
     model, tcfg = build_model(mcfg["backbone"], len(kd.values), head, timm_kwargs)
     mean, std = [float(v) for v in tcfg["mean"]], [float(v) for v in tcfg["std"]]
     log.info("%s fold %d: %d train / %d valid images, %s (%s), %s, phases: %s", kd.key, fold, len(train_rows),
-             len(valid_rows), mcfg["backbone"], weights_source, device, ", ".join(p.name for p in phases))
+             len(valid_rows), mcfg["backbone"], weights_source, describe_device(device),
+             ", ".join(p.name for p in phases))
 
     dls_cache: dict[int, object] = {}
     on_features = bool(train["feature_cache"])
@@ -154,6 +157,8 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
 
     def dls_for(size: int):
         if size not in dls_cache:
+            for done in dls_cache.values():  # an earlier stage's loaders: stop their idle worker processes
+                release_workers(done)
             # data.in_memory: batches indexed out of one in-memory uint8 tensor (data/tensor_loader.py)
             make = fold_loader_factory(cfg)
             dls_cache[size] = make(

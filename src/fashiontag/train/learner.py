@@ -9,19 +9,18 @@ seed recipe's differential learning rates need three groups: [early body, late b
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import torch
 import torch.nn.functional as F
-from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import BnFreeze
 from fastai.learner import Learner
-from fastai.optimizer import SGD, Adam
 from fastai.torch_core import params, trainable_params
 from torch import nn
 
 from fashiontag.core.errors import ConfigError
+from fashiontag.train.optim import make_opt_func
+from fashiontag.train.recording import PlainBatch, use_device_recorder
 
 log = logging.getLogger(__name__)
 
@@ -90,22 +89,19 @@ def three_group_splitter(model: nn.Module) -> list[list[nn.Parameter]]:
     return [early, late, params(model[1])]
 
 
-OPTIMIZERS = {"adam": Adam, "sgd": partial(SGD, mom=0.9)}
-
-
 def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.device,
                  head_only: bool = False) -> Learner:
     """A Learner with the soft-target loss, accuracy metric, three-group splitter and the precision policy.
 
     head_only: `model` is a head trained on cached features (train/feature_cache.py): one parameter group
     and flat (B, D) inputs, so no body split and no channels_last.
+    The optimizer is torch's AdamW/SGD behind fastai's OptimWrapper (train/optim.py); losses and metrics
+    stay on the device between reads (train/recording.py).
     """
-    opt_name = train_cfg.get("optimizer", "adam")
-    if opt_name not in OPTIMIZERS:
-        raise ConfigError(f"train.optimizer must be one of {sorted(OPTIMIZERS)}, got {opt_name!r}")
+    model.to(device)  # before the optimizer exists: fused kernels need the parameters on their device
     learn = Learner(
-        dls, model, loss_func=SoftTargetCrossEntropy(train_cfg.get("label_smoothing", 0.0)),
-        opt_func=OPTIMIZERS[opt_name], metrics=[soft_accuracy],
+        dls, model, loss_func=SoftTargetCrossEntropy(train_cfg["label_smoothing"]),
+        opt_func=make_opt_func(train_cfg["optimizer"], model, device), metrics=[soft_accuracy],
         splitter=trainable_params if head_only else three_group_splitter,
         wd=float(train_cfg["weight_decay"]), path=path, model_dir="ckpt",
         train_bn=bool(train_cfg["train_bn"]),
@@ -114,6 +110,7 @@ def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.dev
         # Frozen BatchNorm layers also keep their ImageNet running statistics (eval mode): on a few hundred
         # images, re-estimating them from small augmented batches costs more than it brings.
         learn.add_cb(BnFreeze())
+    use_device_recorder(learn, [soft_accuracy])
     apply_precision(learn, train_cfg, device, channels_last=not head_only)
     if train_cfg["compile"] and not head_only:
         # In place (nn.Module.compile), so state_dict keys, checkpoints and model.pth are unchanged; the
@@ -139,18 +136,9 @@ def apply_precision(learn: Learner, train_cfg: dict, device: torch.device, chann
         precision = "fp16"
     if precision != "fp32":
         learn.add_cb(MixedPrecision(amp_mode=precision))
-    if channels_last and train_cfg.get("channels_last", True):
+    channels_last = bool(channels_last and train_cfg["channels_last"])
+    if channels_last:
         learn.model.to(memory_format=torch.channels_last)
-        learn.add_cb(ChannelsLast())
+    learn.add_cb(PlainBatch(channels_last))
     learn.precision = precision
     return precision
-
-
-
-class ChannelsLast(Callback):
-    """Feed channels_last batches to a channels_last model (faster convolutions on tensor cores)."""
-
-    order = 5
-
-    def before_batch(self):
-        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) for x in self.xb)

@@ -57,14 +57,16 @@ class EpochLogger(Callback):
 
     def before_epoch(self):
         self._t0 = time.time()
-        self._hits, self._seen = 0, 0
+        self._hits, self._seen = None, 0
 
     def after_batch(self):
         # Running accuracy on the (augmented, dropout-on) training batches, for the train-vs-valid curves.
+        # Counted on the device and read once per epoch: an int() here would wait for every batch's step.
         if self.training and self.pred is not None:
             targ = self.yb[0]
             targ = targ.argmax(dim=-1) if targ.ndim > 1 else targ
-            self._hits += int((self.pred.argmax(dim=-1) == targ).sum())
+            hits = (self.pred.argmax(dim=-1) == targ).sum()
+            self._hits = hits if self._hits is None else self._hits + hits
             self._seen += len(targ)
 
     def after_epoch(self):
@@ -79,7 +81,8 @@ class EpochLogger(Callback):
             "epoch": self.first_epoch + self.epoch + 1, "phase_epoch": self.epoch + 1,
             "train_loss": _num(values.get("train_loss")), "valid_loss": _num(values.get("valid_loss")),
             "accuracy": _num(values.get("accuracy")),
-            "train_accuracy": self._hits / self._seen if self._seen else float("nan"), "lr": lr, "time": round(time.time() - self._t0, 2),
+            "train_accuracy": int(self._hits) / self._seen if self._seen else float("nan"), "lr": lr,
+            "time": round(time.time() - self._t0, 2),
         }
         self.rows.append(row)
         atomic_write_csv(self.log_csv, pd.DataFrame(self.rows, columns=LOG_COLUMNS))
