@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from fashiontag.core.digest import cache_key
-from fashiontag.core.errors import DataError
+from fashiontag.core.errors import DataError, FashiontagError
 from fashiontag.core.files import atomic_write_json, read_json
 from fashiontag.core.progress import track
 from fashiontag.core.skips import SkipReport
@@ -201,6 +202,7 @@ def build_cache(
         if view is not None:
             return view
 
+    check_room(cache_dir, len(paths), size)
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{npy.stem}.", suffix=".npy.tmp", dir=cache_dir)
     os.close(fd)
@@ -235,6 +237,33 @@ def build_cache(
     })
     _report_bad(bad, paths, lines, skips)
     return _make(npy, size, paths, bad)
+
+
+def cache_bytes(n: int, size: int) -> int:
+    """Bytes of a cache of n images at size x size: N x S x S x 3 uint8 (plus the .npy header)."""
+    return n * size * size * 3 + 128
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def check_room(cache_dir: Path, n: int, size: int) -> None:
+    """Log the cache's size; refuse (one line) when the disk holding `cache_dir` cannot take it plus a margin
+    (10% or 256 MiB, whichever is larger: checkpoints, logs and features still need room). FashionAI's
+    ~80k training images at 512 px make a 63 GB cache."""
+    need = cache_bytes(n, size)
+    margin = max(need // 10, 256 * 2**20)
+    where = Path(cache_dir).absolute()
+    while not where.exists() and where != where.parent:  # the first folder that exists holds the disk
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    log.info("image cache: %d images x %d x %d x 3 bytes = %s in %s (%s free)", n, size, size, _gib(need),
+             cache_dir, _gib(free))
+    if free < need + margin:
+        raise FashiontagError(f"{cache_dir}: the image cache needs {_gib(need)} ({n} images x {size} x {size} x 3 "
+                              f"bytes) plus a {_gib(margin)} margin, but the disk has {_gib(free)} free; free some "
+                              "space, set cache.dir to a larger disk, or lower cache.size")
 
 
 def _make(npy: Path, size: int, paths: list[str], bad: dict[int, str]) -> ImageCache:

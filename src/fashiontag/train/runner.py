@@ -29,6 +29,7 @@ from fashiontag.core.skips import SkipReport
 from fashiontag.data.cache import build_cache
 from fashiontag.data.folds import dataset_name, folds_path, load_folds, make_folds, write_folds
 from fashiontag.data.loaders import soft_targets
+from fashiontag.data.shared_cache import share_images
 from fashiontag.data.worn_modes import crops_for, restrict_to_group, split_mode
 from fashiontag.fashionai.fold_file import read_fold_file
 from fashiontag.fashionai.format import Dataset, load_dataset
@@ -224,6 +225,7 @@ def _prepare(data_root: str | Path, cat: str, folds_spec: str | None, cfg: dict,
         raise FashiontagError(f"{data_root}: no labelled keys to train")
     table = fold_table(dataset, cfg, keys)
     table = restrict_to_group(cfg, dataset.root, table)  # a separate-mode group sub-run: its rows only
+    share_images(dataset, table, cfg)  # images labelled for several keys: one cache they all read
     prepared: dict[str, KeyData] = {}
     jobs: list[tuple[str, int]] = []
     for key in keys:
