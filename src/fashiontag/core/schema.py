@@ -87,6 +87,7 @@ class Train(Section):
     stage_lr_mult: num(gt=0)
     feature_cache: Bool
     feature_views: Int1
+    trainable_stages: Int1 | None
     force: Bool
     progress: Literal["auto", "bar", "log"]
     checkpoint_every_s: num(ge=0)
@@ -129,6 +130,8 @@ class Stack(Section):
 class Ensemble(Section):
     method: Literal["mean", "weighted", "geometric", "rank"]
     weights: listof(num(ge=0), min_len=1) | None
+    members: listof(Text)
+    stack: Bool
 
 
 class Worn(Section):

@@ -31,6 +31,8 @@ from fashiontag.fashionai.runs import (
     run_config,
     write_oof_and_cv,
 )
+from fashiontag.infer.partial_predict import predict_fold_partial
+from fashiontag.models.activations import partial_run
 from fashiontag.models.fold_models import iter_fold_models
 from fashiontag.models.tta import combine_views, predict_views, view_plan
 
@@ -43,6 +45,8 @@ def predict_fold(model: nn.Module, pre: dict, paths: list[str], cfg: dict, devic
                  skips: SkipReport, crops=None) -> np.ndarray:
     """(len(paths), n) TTA probabilities of one fold model; rows of unreadable images are NaN.
     crops: split.mode=crop's person box (or None) per path."""
+    if partial_run(cfg):  # only the fine-tuned tail runs, on the frozen prefix's cached activations
+        return predict_fold_partial(model, pre, paths, cfg, device, skips, crops)
     # data.in_memory: views indexed out of one in-memory uint8 tensor (data/tensor_loader.py)
     make_dl, kept = view_loader_factory(cfg)(paths, pre, cfg, device, skips, crops)
     tta = cfg.get("tta", {})

@@ -1,9 +1,10 @@
 """`fashiontag clothing`: the real-photo pipeline on class folders (clothing-small by default).
 
-Import the class folders once into the FashionAI layout (one key, `garment_type_labels`), then the same
-train -> predict (TTA) -> stack -> blend -> report chain as the demo, into runs/<exp>, runs/<exp>_xgb and
-runs/<exp>_blend. With `unlabelled`, a folder of unlabelled photos is imported as a test root too, and the
-blend's validated submission is written for it. Every step reuses what a previous call finished.
+Import the class folders once into the FashionAI layout (one key, `garment_type_labels`), then train and
+predict (TTA) the config's run and each of its `ensemble.members` (recipes/members.py), the optional XGBoost
+stack, the blend and the report, into runs/<exp>, runs/<exp>_<member>, runs/<exp>_xgb and runs/<exp>_blend.
+With `unlabelled`, a folder of unlabelled photos is imported as a test root too, and the blend's validated
+submission is written for it. Every step reuses what a previous call finished.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from fashiontag.core.config import load_config
 from fashiontag.fashionai.format import LABEL_CSV, QUESTION_CSV
-from fashiontag.recipes.demo import train_predict_stack_blend
+from fashiontag.recipes.members import train_predict_blend
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ def run_clothing(sources: list[str | Path] | None = None, workdir: str | Path = 
     t0 = time.time()
     workdir = Path(workdir)
     train_root = workdir / "train"
-    total = 6 + (unlabelled is not None) * 2
+    cfg = load_config(config, overrides)
+    # import(s), one step per member, the stack, the blend + report, the submission
+    total = 1 + (unlabelled is not None) * 2 + 1 + len(cfg["ensemble"]["members"]) + bool(cfg["ensemble"]["stack"]) + 1
     if not (train_root / LABEL_CSV).exists():
         srcs = [Path(s) for s in (sources or DEFAULT_SOURCES)]
         log.info("clothing step 1/%d: importing %s into %s", total, ", ".join(map(str, srcs)), train_root)
@@ -48,9 +51,8 @@ def run_clothing(sources: list[str | Path] | None = None, workdir: str | Path = 
                            values_from=train_root)
         else:
             log.info("clothing step 2/%d: %s already imported", total, test_root)
-    cfg = load_config(config, overrides)
     first = 3 if unlabelled is not None else 2
-    blend = train_predict_stack_blend(train_root, test_root, cfg, config, overrides, report, "clothing", first)
+    blend = train_predict_blend(train_root, test_root, cfg, config, overrides, report, "clothing", first)
     out = None
     if test_root is not None:
         from fashiontag.fashionai.submit_run import submit_run

@@ -20,6 +20,7 @@ from fashiontag.core.digest import cache_key
 from fashiontag.core.files import atomic_open, atomic_write_json, file_md5, read_json
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.loaders import view_loaders
+from fashiontag.models.activations import partial_run, tail_features
 from fashiontag.models.features import extract_features
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,11 @@ def fold_features(model: nn.Module, pre: dict, fold_dir: Path, paths: list[str],
         log.info("features reused: %s", cache_npy)
         return np.load(cache_npy)
     local = SkipReport(skip=skips.skip)
-    make_dl, kept = view_loaders(paths, pre, cfg, device, local)
-    (feats,) = extract_features(model[0], make_dl(False), device, pools, what=f"stack features {fold_dir.name}")
+    if partial_run(cfg):  # a partially fine-tuned run: its tail on the frozen prefix's cached activations
+        feats, kept = tail_features(model, pre, paths, cfg, device, local, pools)
+    else:
+        make_dl, kept = view_loaders(paths, pre, cfg, device, local)
+        (feats,) = extract_features(model[0], make_dl(False), device, pools, what=f"stack features {fold_dir.name}")
     out = np.full((len(paths), feats.shape[1]), np.nan, dtype=np.float32)
     out[kept] = feats
     with atomic_open(cache_npy, "wb") as fh:

@@ -40,6 +40,7 @@ from fashiontag.train.feature_cache import (
     head_only,
 )
 from fashiontag.train.learner import make_learner
+from fashiontag.train.partial_fit import partial_learner, partial_on
 from fashiontag.train.progress import EpochLogger, set_progress, use_bars
 from fashiontag.train.resume import (
     CKPT_DIR,
@@ -166,8 +167,12 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
                 int(train["batch_size"]), device, int(train["num_workers"]))
         return dls_cache[size]
 
-    learn = make_learner(head_only(model) if on_features else model, dls_for(phases[0].size), train, fold_dir,
-                         device, head_only=on_features)
+    if partial_on(train):  # the last body stages + head on cached early-stage activations (train/partial_fit.py)
+        learn, dls_cache[phases[0].size] = partial_learner(model, kd.cache, kd.targets, train_rows, valid_rows, cfg,
+                                                           phases[0].size, mean, std, device, fold_dir)
+    else:
+        learn = make_learner(head_only(model) if on_features else model, dls_for(phases[0].size), train,
+                             fold_dir, device, head_only=on_features)
     set_progress(learn, use_bars(train.get("progress", "auto")))
     state = FoldState()
     if ckpt is not None:
