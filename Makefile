@@ -100,8 +100,8 @@ score: ## score the submission OUT against ANSWERS (a label.csv)
 tag: ## tag images: make tag RUN=... IMAGES=dir
 	$(FT) tag $(IMAGES) --run $(RUN)
 
-worn: ## YOLO hanger-vs-worn split file of DATA: runs/worn/<dataset>.csv (SET=worn.weights=tiny offline; FORCE=1 redo)
-	$(FT) worn --data $(DATA) $(cfg) $(sets) $(if $(FORCE),--force)
+worn: ## YOLO hanger-vs-worn split file of DATA: runs/worn/<dataset>.csv (SET=worn.weights=tiny offline; FORCE=1 redo; REVIEW=N sheets of the N least certain calls)
+	$(FT) worn --data $(DATA) $(cfg) $(sets) $(if $(FORCE),--force) $(if $(REVIEW),--review $(REVIEW))
 
 worn-train-tiny: ## train (or reuse) the tiny person detector on generated figures; prints its weights path (worn.weights)
 	$(FT) worn-train-tiny
