@@ -12,24 +12,23 @@ the box, what a worn photo has and a garment alone has not:
 - the box's shape (pixel width / height): a garment laid flat fills the frame, a standing figure does not.
 Measured on 2026-11-30 with the COCO YOLOv8n int8 detector (boxes at conf >= 0.4): real faces in the
 people photos shipped with ultralytics, scikit-image and matplotlib had contrast 50-61 and skin 0.47-0.82;
-of 720 clothing-small photos, 2 had a hit passing all checks (printed faces and hands), against 17 that
-had any cascade hit with a third of it skin. The values are plain floats, written into the split file,
-so every call can be explained and redone (decision.py).
+on 720 clothing-small photos (no person in any), 17 had a hit of 2 agreeing windows with a third of it
+skin, 4 one passing all checks; on all 3,409, 7 (printed faces, folds, patterned bedspreads). The values
+are plain floats, written into the split file, so every call can be explained (decision.py,
+docs/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from fashiontag.data.worn_file import EVIDENCE_COLUMNS
-
-EVIDENCE_VERSION = 1      # bump when a measurement below changes: split rows made before are redone
+EVIDENCE_VERSION = 1      # bump when a measurement below changes: rows made before are not reused (rule tag)
 HEAD_ZONE = 0.6           # a face is searched in the top 60% of a person box (a head-and-shoulders shot) ...
 HEAD_WIDTHS = 1.0         # ... but no deeper than one box width (a standing figure's head is at the very top)
 FACE_WIDTH = 192          # the head zone is resized to this width before the cascade runs
@@ -42,7 +41,8 @@ GREY_CHROMA = 3.0         # mean |R-G| + |G-B| below this: a greyscale photo, wh
 
 @dataclass(frozen=True)
 class Evidence:
-    """What one person box shows (see the module docstring); face = 0 when no face was found."""
+    """What one person box shows (see the module docstring); face = 0 when no face was found. Its fields
+    are the split file's EVIDENCE_COLUMNS (data/worn_file.py), in order."""
 
     box_aspect: float     # box width / height in pixels
     face: float           # width of the best face in the head zone / box width (0: none)
@@ -56,7 +56,6 @@ class Evidence:
                 for k, v in asdict(self).items()}
 
 
-assert [f.name for f in fields(Evidence)] == EVIDENCE_COLUMNS, "the split file's columns follow Evidence"
 NAN = float("nan")
 NO_BOX = Evidence(NAN, NAN, NAN, NAN, NAN, True)  # nothing measured: no box, or the box rule
 
