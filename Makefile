@@ -18,7 +18,8 @@ OUT    ?=
 RUN    ?=
 RUNS   ?=
 GPUS   ?= 1
-NPROC  ?= 2
+# train-ddp: one process per visible GPU (CUDA_VISIBLE_DEVICES honoured), asked only when that target runs.
+NPROC  ?= $(shell $(BIN)/python -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
 SET    ?=
 
 cfg    = $(if $(CONFIG),--config $(CONFIG))
@@ -33,7 +34,7 @@ exp    = $(if $(EXP),--exp $(EXP))
 sets   = $(foreach s,$(SET),--set $(s))
 
 .PHONY: help install demo clothing test lint data demo-data check-data import folds train train-ddp predict stack ensemble report submit \
-        validate score tag worn worn-train-tiny bench detect-train fmnist bench-fmnist detect-convert detect embed import-idx
+        validate score tag worn worn-train-tiny bench gpu-check detect-train fmnist bench-fmnist detect-convert detect embed import-idx
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make TARGET [DATA=.. TEST=.. CAT=.. CONFIG=.. FOLDS=.. EXP=.. OUT=..]\n\n"} \
@@ -72,8 +73,12 @@ folds: ## write folds/<dataset>.csv for DATA (refuses to overwrite; FORCE=1 to r
 train: ## train CAT on DATA with CONFIG, FOLDS (e.g. 0,1 or all), EXP; GPUS=N runs jobs in parallel
 	$(FT) train --data $(DATA) --cat $(CAT) --folds $(FOLDS) $(cfg) $(exp) $(sets) --gpus $(GPUS)
 
-train-ddp: ## one run data-parallel (DDP) over NPROC processes/GPUs via accelerate launch, e.g. FOLDS=0 (docs/MULTI_GPU.md)
-	$(BIN)/accelerate launch --multi_gpu --num_processes $(NPROC) --num_machines 1 --mixed_precision no \
+train-ddp: ## one run data-parallel (DDP) via accelerate launch, one process per visible GPU (NPROC=N to choose), e.g. FOLDS=0 (docs/MULTI_GPU.md)
+	@if [ "$(NPROC)" -lt 1 ] 2>/dev/null || [ -z "$(NPROC)" ]; then \
+	  echo "make train-ddp: no visible CUDA GPU; NPROC=N runs N processes (on CPUs: gloo, --set train.device=cpu)" >&2; \
+	  exit 2; fi
+	$(BIN)/accelerate launch $(if $(filter-out 0 1,$(NPROC)),--multi_gpu) --num_processes $(NPROC) --num_machines 1 \
+	  --mixed_precision no \
 	  --dynamo_backend no $(FT) train --data $(DATA) --cat $(CAT) --folds $(FOLDS) $(cfg) $(exp) $(sets)
 
 predict: ## predict TEST with every fold of EXP (TTA from config)
@@ -106,8 +111,11 @@ worn: ## YOLO hanger-vs-worn split file of DATA: runs/worn/<dataset>.csv (SET=wo
 worn-train-tiny: ## train (or reuse) the tiny person detector on generated figures; prints its weights path (worn.weights)
 	$(FT) worn-train-tiny
 
-bench: ## throughput benchmark: bare model vs project pipeline vs plain DataLoader
+bench: ## throughput benchmark of the real configs: bare model vs project pipeline vs plain DataLoader
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+gpu-check: ## GPU acceptance: GPU tests, bench, real-photo fine-tune -> reports/gpu_check.{json,md} (< 8 min H100/H200; reduced < 2 min on a CPU)
+	$(BIN)/python scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 detect-train: ## train an ultralytics clothing detector on a YOLO dataset (DATA=data.yaml)
 	$(FT) detect-train --data $(DATA) $(cfg) $(sets)
