@@ -18,12 +18,14 @@ from pathlib import Path
 import matplotlib
 import skimage
 import torch
-import ultralytics
 
 from fashiontag.core.config import load_config
 from fashiontag.data.images import is_image_file, open_rgb
 from fashiontag.worn.decision import Rule, call_photo
+from fashiontag.yolo.env import import_ultralytics
 from fashiontag.yolo.person_detector import detect_people, load_detector
+
+ultralytics = import_ultralytics()  # never a bare import: it would replace PIL's Image.open process-wide
 
 log = logging.getLogger("bench_worn")
 

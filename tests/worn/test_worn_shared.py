@@ -16,11 +16,14 @@ from pathlib import Path
 import matplotlib
 import pytest
 import skimage
-import ultralytics
 from PIL import Image
 
 from fashiontag.core.config import load_config
 from fashiontag.worn.runner import run_split
+from fashiontag.yolo.env import import_ultralytics
+
+# Through import_ultralytics: a bare `import ultralytics` replaces PIL's Image.open for the whole test session.
+ultralytics = import_ultralytics()
 
 SHARED = Path(os.environ.get("FASHIONTAG_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 TFLITE = SHARED / "models" / "yolov8n_int8.tflite"
