@@ -79,8 +79,10 @@ def set_rng_state(state: dict) -> None:
 
 
 def loader_rngs(loaders: dict) -> dict[int, list]:
-    """{stage size: [state of each fastai DataLoader's `rng`]} of the DataLoaders built so far."""
-    return {size: [dl.rng.getstate() for dl in dls.loaders] for size, dls in loaders.items()}
+    """{stage size: [state of each fastai DataLoader's `rng`]} of the DataLoaders built so far (None for a
+    loader without one: it draws nothing of its own)."""
+    return {size: [dl.rng.getstate() if hasattr(dl, "rng") else None for dl in dls.loaders]
+            for size, dls in loaders.items()}
 
 
 def smooth_loss_state(learn: Learner) -> dict | None:
@@ -193,7 +195,8 @@ def resume_fit(learn: Learner, ckpt: dict, start_epoch: int, enter_phase: Callab
         loaders_for(int(size))
     for size, states in saved.items():
         for dl, st in zip(loaders_for(int(size)).loaders, states, strict=True):
-            dl.rng.setstate(st)
+            if st is not None:
+                dl.rng.setstate(st)
     if ckpt.get("rng"):
         set_rng_state(ckpt["rng"])
     if rank_offset:
