@@ -34,7 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from fashiontag.core.config import load_config
     from fashiontag.core.names import check_name
-    from fashiontag.train.runner import exp_name
 
     overrides = list(args.overrides)
     if args.force:
@@ -49,6 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     resolve_device(cfg["train"]["device"])  # a device this machine cannot use fails before any data is read
     from fashiontag.recipes.separate import train
+    from fashiontag.train.runner import exp_name
 
     cfg["exp"] = exp_name(cfg, args.config)  # --exp, else the config file's stem
     result = train(args.data or cfg["data"]["root"], args.cat, args.folds, cfg, gpus=args.gpus)

@@ -44,15 +44,15 @@ FALLBACKS = (None, "uniform")
 def predict_fold(model: nn.Module, pre: dict, paths: list[str], cfg: dict, device: torch.device,
                  skips: SkipReport, crops=None) -> np.ndarray:
     """(len(paths), n) TTA probabilities of one fold model; rows of unreadable images are NaN.
-    crops: split.mode=crop's person box (or None) per path."""
+    crops: worn.mode=crop's person box (or None) per path."""
     if partial_run(cfg):  # only the fine-tuned tail runs, on the frozen prefix's cached activations
         return predict_fold_partial(model, pre, paths, cfg, device, skips, crops)
     # data.in_memory: views indexed out of one in-memory uint8 tensor (data/tensor_loader.py)
     make_dl, kept = view_loader_factory(cfg)(paths, pre, cfg, device, skips, crops)
-    tta = cfg.get("tta", {})
-    plan = view_plan(tta, int(cfg.get("seed", 0)))
+    tta, seed = cfg["tta"], int(cfg["seed"])
+    plan = view_plan(tta, seed)
     what = f"TTA {pre['key']} fold {pre['fold']}" if "key" in pre and "fold" in pre else "TTA"
-    views = predict_views(model, make_dl, plan, int(cfg.get("seed", 0)), device, what)
+    views = predict_views(model, make_dl, plan, seed, device, what)
     out = np.full((len(paths), views.shape[-1]), np.nan)
     out[kept] = combine_views(views, tta["mode"])
     return out

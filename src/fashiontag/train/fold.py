@@ -138,9 +138,9 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
     # Seeds everywhere, but cudnn keeps benchmark mode: deterministic kernels would cost GPU throughput.
     set_seed(int(cfg["seed"]) + fold + distributed.seed_offset(), reproducible=False)
     phases = plan_phases(train)
-    device = distributed.rank_device(resolve_device(train.get("device", "auto")))
+    device = distributed.rank_device(resolve_device(train["device"]))
     tune_kernels(device)  # cudnn autotuning on CUDA, the same switch scripts/bench.py times
-    timm_kwargs, weights_source = weight_kwargs(mcfg["backbone"], bool(mcfg["pretrained"]), mcfg.get("weights"))
+    timm_kwargs, weights_source = weight_kwargs(mcfg["backbone"], bool(mcfg["pretrained"]), mcfg["weights"])
     head = head_spec(mcfg)
     model, tcfg = build_model(mcfg["backbone"], len(kd.values), head, timm_kwargs)
     mean, std = [float(v) for v in tcfg["mean"]], [float(v) for v in tcfg["std"]]
@@ -173,7 +173,7 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
     else:
         learn = make_learner(head_only(model) if on_features else model, dls_for(phases[0].size), train,
                              fold_dir, device, head_only=on_features)
-    set_progress(learn, use_bars(train.get("progress", "auto")))
+    set_progress(learn, use_bars(train["progress"]))
     state = FoldState()
     if ckpt is not None:
         state = restore(learn, ckpt)
