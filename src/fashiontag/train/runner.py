@@ -54,7 +54,8 @@ def exp_name(cfg: dict, config: str | Path | None = None) -> str:
     config was loaded from), else base."""
     if cfg["exp"]:
         return str(cfg["exp"])
-    source = config or cfg.get("config_source")
+    # config_source is load_config's record of the file read (metadata, not a setting): absent in hand-made dicts
+    source = config or (cfg["config_source"] if "config_source" in cfg else None)
     return Path(source).stem if source else "base"
 
 
