@@ -8,6 +8,7 @@ Writes into the training run: <key>/test.csv, <key>/predict.json (what was done)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -121,13 +122,16 @@ def predict_key(key_dir: str | Path, test_root: str | Path | None, cfg: dict,
 
 def predict_run(exp_dir: str | Path, test_root: str | Path | None, cfg: dict | None = None,
                 keys: list[str] | None = None, fallback: str | None = None,
-                overrides: list[str] | None = None) -> dict[str, dict]:
-    """Predict every (or the given) key of a training run; cfg None = each key's own config + overrides."""
+                overrides: list[str] | None = None,
+                predict_one: Callable[[Path, str | Path | None, dict, str | None], dict] | None = None,
+                ) -> dict[str, dict]:
+    """Predict every (or the given) key of a training run; cfg None = each key's own config + overrides.
+    `predict_one(key_dir, test_root, key_cfg, fallback)` replaces predict_key (the separate mode's merge)."""
     exp_dir = Path(exp_dir)
     all_keys = list_keys(exp_dir)
     keys = keys or all_keys
     absent = [k for k in keys if k not in all_keys]
     if absent:
         raise RunError(f"{exp_dir} has no trained key(s) {absent}; it has {all_keys}")
-    return {k: predict_key(exp_dir / k, test_root, run_config(exp_dir / k, cfg, overrides), fallback)
-            for k in keys}
+    one = predict_one or predict_key
+    return {k: one(exp_dir / k, test_root, run_config(exp_dir / k, cfg, overrides), fallback) for k in keys}

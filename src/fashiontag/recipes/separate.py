@@ -29,14 +29,12 @@ from fashiontag.fashionai.format import read_attributes, read_questions
 from fashiontag.fashionai.runs import (
     RunError,
     cv_summary,
-    list_keys,
     load_oof,
     load_test,
-    run_config,
     write_derived_config,
     write_oof_and_cv,
 )
-from fashiontag.infer.predict import predict_key
+from fashiontag.infer.predict import predict_key, predict_run
 from fashiontag.train.runner import TrainResult, exp_name, train_run
 
 log = logging.getLogger(__name__)
@@ -151,15 +149,10 @@ def predict(exp_dir: str | Path, test_root: str | Path | None, cfg: dict | None 
             keys: list[str] | None = None, fallback: str | None = None,
             overrides: list[str] | None = None) -> dict[str, dict]:
     """Predict every (or the given) key of a training run; a separate-mode key merges its groups' predictions."""
-    exp_dir = Path(exp_dir)
-    all_keys = list_keys(exp_dir)
-    keys = keys or all_keys
-    absent = [k for k in keys if k not in all_keys]
-    if absent:
-        raise RunError(f"{exp_dir} has no trained key(s) {absent}; it has {all_keys}")
-    out: dict[str, dict] = {}
-    for key in keys:
-        kcfg = run_config(exp_dir / key, cfg, overrides)
-        out[key] = (predict_separate(exp_dir / key, test_root, kcfg, fallback) if _separate(kcfg)
-                    else predict_key(exp_dir / key, test_root, kcfg, fallback))
-    return out
+    return predict_run(exp_dir, test_root, cfg, keys, fallback, overrides, predict_one=_predict_one)
+
+
+def _predict_one(key_dir: Path, test_root: str | Path | None, cfg: dict, fallback: str | None) -> dict:
+    if _separate(cfg):
+        return predict_separate(key_dir, test_root, cfg, fallback)
+    return predict_key(key_dir, test_root, cfg, fallback)
