@@ -94,6 +94,11 @@ def test_phases_of_a_config() -> None:
     assert all(first["augment"][k] == v for k, v in NO_AUGMENT.items()) and second["augment"]["rotate"] == 10
     assert second["model"]["weights"].endswith(f"cnn4/{KEY}/fold_0/model.pth")
     assert second["train"]["unfrozen_epochs"] == 3 and second["train"]["frozen_epochs"] == 0
+    # TTA's mirrored views are for a model that saw mirrored images: never the plain phase's
+    tta = load_config("fmnist_cnn4", ["tta.enabled=true", "fmnist.aug_lr=0.001"], family="fmnist")
+    (_, first), (_, second) = phase_configs(tta, "cnn4")
+    assert first["tta"]["enabled"] is False and second["tta"]["enabled"] is True
+    assert first["train"]["lr"] == tta["train"]["lr"] and second["train"]["lr"] == 0.001
     one = load_config("fmnist_cnn4", ["fmnist.aug_epochs=0", "fmnist.plain=false"], family="fmnist")
     ((phase, run),) = phase_configs(one, "x")
     assert phase == "augmented" and run["augment"]["rotate"] == 10
@@ -125,7 +130,8 @@ def test_every_fmnist_config_loads() -> None:
 
     import fashiontag.models.build  # noqa: F401  (registers the Fashion-MNIST timm models)
 
-    for name in ("fmnist", "fmnist_cnn1", "fmnist_cnn3", "fmnist_cnn4", "fmnist_tutorial", "fmnist_best",
-                 "fmnist_lite0"):
+    names = ("fmnist", "fmnist_cnn1", "fmnist_cnn3", "fmnist_cnn4", "fmnist_tutorial", "fmnist_best", "fmnist_best_gpu",
+             "fmnist_lite0")
+    for name in names:
         cfg = load_config(name, family="fmnist")
         assert timm.is_model(cfg["model"]["backbone"]) and cfg["data"]["in_memory"] is True, name

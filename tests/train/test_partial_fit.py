@@ -1,5 +1,5 @@
 """train.trainable_stages: the last body stages + head train on cached activations; one prefix pass per view
-serves every fold, the out-of-fold TTA, the stack and later runs; model.pth is the whole model and predicts like the OOF."""
+serves every fold, the out-of-fold TTA and later runs (the stack refuses per-fold stages); model.pth is the whole model and predicts like the OOF."""
 
 from __future__ import annotations
 
@@ -55,9 +55,10 @@ def test_one_prefix_pass_serves_every_fold_and_the_tta(tmp_path, make_fashionai_
     assert sum(stem_images) == 0
     tta = read_prob_table(key_dir / "oof_tta.csv", need=("image", "fold"))
     assert len(tta) == n_images and np.isfinite(probs_of(tta, 3)).all()
-    stack_run(key_dir.parent, None, out_dir=tmp_path / "runs" / "part_xgb", force=True)  # the tail's features
-    assert sum(stem_images) == 0
-    assert len(load_oof(tmp_path / "runs" / "part_xgb" / KEY)) == n_images
+    # Per-fold adapted stages describe each fold's photos in its own feature space: no stack across folds.
+    with pytest.raises(ConfigError, match="one body shared by every fold"):
+        stack_run(key_dir.parent, None, out_dir=tmp_path / "runs" / "part_xgb", force=True)
+    assert not (tmp_path / "runs" / "part_xgb" / KEY / "oof.csv").exists()
 
     # A second run of the same body (another head size) reads every activation from disk.
     cfg2 = tiny_config(tmp_path, *PARTIAL_SETS, "exp=part2", "model.head_hidden=[16]")

@@ -55,6 +55,8 @@ class Model(Section):
     head_hidden: listof(Int1)
     head_dropout: num(ge=0, lt=1)
     pool: Literal["avg", "concat"]
+    feature_layers: listof(integer())
+    feature_pools: listof(Literal["avg", "max", "grid2"], min_len=1)
 
 
 class Train(Section):
@@ -87,7 +89,7 @@ class Train(Section):
     stage_lr_mult: num(gt=0)
     feature_cache: Bool
     feature_views: Int1
-    trainable_stages: Int1 | None
+    trainable_stages: Int0 | None
     force: Bool
     progress: Literal["auto", "bar", "log"]
     checkpoint_every_s: num(ge=0)
@@ -138,12 +140,12 @@ class Worn(Section):
     mode: Literal["none", "combined", "separate", "crop"]
     weights: Text
     conf: Prob
-    imgsz: AutoOrInt32
-    batch: Int1
-    device: Device
     rule: Literal["auto", "evidence", "box"]
     figure_conf: Prob
     figure_aspect: num(gt=0)
+    imgsz: AutoOrInt32
+    batch: Int1
+    device: Device
     save_every: Int1
     crop_margin: num(ge=0)
     out_dir: Text
@@ -172,6 +174,7 @@ class Fmnist(Section):
     fold: Int0
     plain: Bool
     aug_epochs: Int0
+    aug_lr: num(gt=0) | None
     configs: listof(Text)
     embed_limit: Int1 | None
     report: Text

@@ -31,11 +31,14 @@ def head_spec(model_cfg: dict) -> dict:
     pool = model_cfg["pool"]
     if pool not in POOLS:
         raise FashiontagError(f"model.pool must be one of {POOLS}, got {pool!r}")
-    return {
+    spec = {
         "hidden": [int(h) for h in model_cfg["head_hidden"]],
         "dropout": float(model_cfg["head_dropout"]),
         "pool": pool,
     }
+    if model_cfg["feature_layers"]:  # the head reads pooled outputs of these stages too (models/multilayer.py)
+        spec.update(layers=[int(i) for i in model_cfg["feature_layers"]], layer_pools=list(model_cfg["feature_pools"]))
+    return spec
 
 
 def weight_kwargs(backbone: str, pretrained: bool, weights: str | None) -> tuple[dict, str]:
@@ -77,6 +80,10 @@ def build_model(
         backbone, n_out, pretrained=pretrained, lin_ftrs=list(head["hidden"]), ps=head["dropout"],
         concat_pool=head["pool"] == "concat", **kwargs,
     )
+    if head.get("layers"):  # preprocess.json of older runs has no such key
+        from fashiontag.models.multilayer import with_feature_layers
+
+        model = with_feature_layers(model, head, n_out)
     return model, dict(cfg)
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from fashiontag.core.errors import ConfigError
+from fashiontag.core.progress import Progress
 from fashiontag.data.activation_cache import ActivationStore, ActivationWriter
 from fashiontag.data.cache import ImageCache
 from fashiontag.data.loaders import CachedImage, image_loader
@@ -57,7 +58,15 @@ def body_parts(body: nn.Module) -> tuple[list[nn.Module], list[nn.Module], list[
 
 
 def split_body(body: nn.Module, n_trainable: int) -> BodySplit:
-    """The body cut so that its last `n_trainable` stages (0 = only conv_head/bn2) form the tail."""
+    """The body cut so that its last `n_trainable` stages (0 = only conv_head/bn2) form the tail.
+
+    A body that is frozen as a whole (models.multilayer.MultiLayerBody) is all prefix: n must be 0, the tail
+    is empty and only the head trains."""
+    if getattr(body, "frozen_whole", False):
+        if int(n_trainable) != 0:
+            raise ConfigError(f"train.trainable_stages={n_trainable}: a model.feature_layers body stays frozen "
+                              "as a whole (use 0: its pooled multi-layer output is cached, the head trains)")
+        return BodySplit(nn.Sequential(body), nn.Sequential(), 0, 0)
     stem, stages, closing = body_parts(body)
     n = int(n_trainable)
     if not 0 <= n <= len(stages):
@@ -111,21 +120,26 @@ def prefix_activations(split: BodySplit, cache: ImageCache, views: Sequence[str]
     found = {v: store.lookup(cache, spec, v) for v in views}
     todo = [v for v in views if found[v] is None]
     if todo:
-        log.info("activation cache: %d of %d views of %d images to compute (%s, cut before stage %d, %d px) -> %s",
-                 len(todo), len(views), len(cache), spec["backbone"], spec["cut"], spec["size"], store.root)
+        where = "the whole frozen body" if split.n_stages == 0 else f"cut before stage {spec['cut']}"
+        log.info("activation cache: %d of %d views of %d images to compute (%s, %s, %d px) -> %s",
+                 len(todo), len(views), len(cache), spec["backbone"], where, spec["size"], store.root)
         prefix = split.prefix.eval().to(device).to(memory_format=torch.channels_last)
         plain = [v for v in todo if v in ("orig", "flip")]
-        if plain:
-            _run(prefix, cache, spec, None, batch_size, device, {v: store.writer(cache, spec, v) for v in plain},
-                 on_batch)
-        for v in todo:
-            if v in plain:
-                continue
-            if not (v.startswith("aug") and v[3:].isdigit()):
-                raise ConfigError(f"unknown activation view {v!r} (orig, flip or aug<i>)")
-            with seeded(view_seed(int(spec["seed"]), int(v[3:])), device):
-                _run(prefix, cache, spec, spec["augment"], batch_size, device, {v: store.writer(cache, spec, v)},
-                     on_batch)
+        bad = [v for v in todo if v not in plain and not (v.startswith("aug") and v[3:].isdigit())]
+        if bad:
+            raise ConfigError(f"unknown activation view {bad[0]!r} (orig, flip or aug<i>)")
+        # Minutes on a CPU: a log line every 30 s (a bar on a terminal) unless the caller counts itself.
+        with Progress(len(todo) * len(cache), "activation cache", unit="img") as bar:
+            count = on_batch or bar.update
+            if plain:
+                _run(prefix, cache, spec, None, batch_size, device, {v: store.writer(cache, spec, v) for v in plain},
+                     count)
+            for v in todo:
+                if v in plain:
+                    continue
+                with seeded(view_seed(int(spec["seed"]), int(v[3:])), device):
+                    _run(prefix, cache, spec, spec["augment"], batch_size, device, {v: store.writer(cache, spec, v)},
+                         count)
         found.update({v: store.lookup(cache, spec, v) for v in todo})
     return {v: found[v] for v in views}
 

@@ -56,6 +56,10 @@ def train_predict_blend(train_root: Path, test_root: Path | None, cfg: dict, con
 
     members = member_configs(cfg, config, overrides)
     stack = bool(cfg["ensemble"]["stack"])
+    if stack:  # refused now rather than after every member has trained
+        from fashiontag.stack.runner import require_shared_body
+
+        require_shared_body(cfg, Path(cfg["runs_dir"]) / members[0][0]["exp"])
     total = first_step + len(members) + stack + (test_root is not None)  # the caller submits last
     step = iter(range(first_step, total + 1))
     have = "test.csv" if test_root is not None else "oof_tta.csv"

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fashiontag.core.devices import device_of
+from fashiontag.core.errors import ConfigError
 from fashiontag.core.files import atomic_write_csv, atomic_write_json
 from fashiontag.core.skips import SkipReport, stop_or_fallback
 from fashiontag.data.worn_modes import require_plain_mode
@@ -53,11 +54,27 @@ def _test_questions(test_root: str | Path | None, key: str) -> pd.DataFrame:
     return q[q["key"] == key][["image", "key"]].reset_index(drop=True)
 
 
+def require_shared_body(cfg: dict, key_dir: Path) -> None:
+    """Refuse a run whose folds adapted their own copy of the body's last stages (train.trainable_stages >= 1).
+
+    Each fold's XGBoost head is fit on the other folds' out-of-fold features, every row described by the body
+    of the fold that held it out. With per-fold stages those are different feature spaces: on clothing-small
+    such a stack scored 0.571 accuracy against 0.902 for the run it stacked (5-fold CV, 2026-11-30).
+    """
+    n = cfg["train"]["trainable_stages"]
+    if n is not None and int(n) > 0:
+        raise ConfigError(f"{key_dir}: the XGBoost stack needs one body shared by every fold, and this run "
+                          f"fine-tuned its last {n} body stage(s) per fold (train.trainable_stages), so each "
+                          "fold describes its photos in its own feature space; blend such runs instead "
+                          "(ensemble.members, ensemble.stack: false)")
+
+
 def stack_key(key_dir: Path, out_key: Path, test_root: str | Path | None, cfg: dict,
               fallback: str | None = None) -> dict:
     """Stack one key; returns its cv dict."""
     key = key_dir.name
     require_plain_mode(cfg, "stack")  # crop/separate runs need crops / group merging (data/worn_modes.py)
+    require_shared_body(cfg, key_dir)
     oof = load_oof(key_dir)
     check_same_folds(oof, key_folds(key_dir), f"stack {key_dir}", ("oof.csv", "folds.csv"))
     train_root = Path(cfg["data"]["root"])

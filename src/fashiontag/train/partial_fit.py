@@ -42,8 +42,9 @@ def partial_on(train: dict) -> bool:
 def check_partial_config(train: dict) -> None:
     """The cache is exact only while the prefix never trains and the input size never changes."""
     problems = []
-    if int(train["trainable_stages"]) < 1:
-        problems.append(f"train.trainable_stages={train['trainable_stages']} (needs >= 1)")
+    if int(train["trainable_stages"]) == 0 and int(train["unfrozen_epochs"]) > 0:
+        problems.append("train.trainable_stages=0 trains the head alone: train.unfrozen_epochs must be 0 "
+                        "(train.frozen_epochs sets the epochs)")
     if train["feature_cache"]:
         problems.append("train.feature_cache: true (that trains the head alone; set it false)")
     if len(train["stages"]) != 1:
@@ -93,6 +94,8 @@ def tail_splitter(model: nn.Sequential, n_stages: int) -> list[list[nn.Parameter
     A body without a final conv (ResNet) splits its stages instead: [all but the last, the last, head].
     """
     tail = list(model[0])
+    if n_stages == 0:  # the head alone trains (frozen phases only: check_partial_config)
+        return [params(nn.ModuleList(tail)), params(model[1])] if params(nn.ModuleList(tail)) else [params(model[1])]
     stages, closing = tail[:n_stages], tail[n_stages:]
     if not closing:
         stages, closing = stages[:-1], stages[-1:]
