@@ -23,7 +23,7 @@ AUG = load_config(None)["augment"]  # flip, rotate, zoom, contrast: what an augm
 
 def _model(backbone: str = "resnet10t"):
     torch.manual_seed(0)
-    model, _ = build_model(backbone, 3, head_spec({"head_hidden": [8], "head_dropout": 0.0, "pool": "avg"}))
+    model, _ = build_model(backbone, 3, head_spec({"head_hidden": [8], "head_dropout": 0.0, "pool": "avg", "feature_layers": []}))
     return model.eval()
 
 

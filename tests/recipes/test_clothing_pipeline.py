@@ -18,7 +18,7 @@ def test_clothing_pipeline_with_an_unlabelled_folder(tmp_path, make_class_folder
     src = make_class_folders(tmp_path / "src", {"coat": 6, "dress": 6, "shirt": 6})
     photos = make_class_folders(tmp_path / "new_photos", {"coat": 2, "dress": 1}, seed=7)
     # The CPU profile's recipe (partial fine-tuning on cached activations, one ensemble member) made tiny.
-    sets = tiny_overrides(tmp_path, "train.trainable_stages=1", "train.frozen_epochs=0", "train.unfrozen_epochs=1",
+    sets = tiny_overrides(tmp_path, "train.trainable_stages=2", "train.frozen_epochs=0", "train.unfrozen_epochs=1",
                           "cache.size=32", "ensemble.members=[clothing_cpu_lite1]",
                           "exp=cloth")
     args = ["clothing", str(src), "--workdir", "data/cloth", "--unlabelled", str(photos), "--out", "sub.csv",
