@@ -22,7 +22,7 @@ from fashiontag.core.config import load_config
 from fashiontag.worn.runner import run_split
 from fashiontag.yolo.env import import_ultralytics
 
-# Through import_ultralytics: a bare `import ultralytics` replaces PIL's Image.open for the whole test session.
+# Through import_ultralytics: a bare `import ultralytics` replaces PIL's Image.open for every later test in the same pytest process.
 ultralytics = import_ultralytics()
 
 SHARED = Path(os.environ.get("FASHIONTAG_SHARED", Path(__file__).resolve().parents[3] / "shared"))

@@ -2,9 +2,8 @@
 its stages and of its final feature map, concatenated.
 
 A frozen ImageNet body's last layer describes whole objects; the stages before it still say where edges and
-parts are (a sleeve ending at the elbow or the wrist, a hem at the knee). On clothing-small a linear model on
-the pooled outputs of Lite0's stages 5 and 6 plus the final map scores 0.896 5-fold CV against 0.875 on the final
-map alone (docs/RESULTS.md). The body returns them as a (B, D, 1, 1) map, so the model stays
+parts are (a sleeve ending at the elbow or the wrist, a hem at the knee). What this is worth on clothing-small
+through the pipeline is not yet measured. The body returns them as a (B, D, 1, 1) map, so the model stays
 `nn.Sequential(body, head)` with the usual fastai head, model.pth holds both, and predict, tag, embed and the
 stacker use it like any other fold model. Frozen throughout (`train.trainable_stages: 0`), it is the prefix of a
 partial run: its output per view is computed once into the activation cache and only the head trains.

@@ -128,9 +128,13 @@ def prefix_activations(split: BodySplit, cache: ImageCache, views: Sequence[str]
         bad = [v for v in todo if v not in plain and not (v.startswith("aug") and v[3:].isdigit())]
         if bad:
             raise ConfigError(f"unknown activation view {bad[0]!r} (orig, flip or aug<i>)")
-        # Minutes on a CPU: a log line every 30 s (a bar on a terminal) unless the caller counts itself.
+        # Minutes on a CPU: a log line every 30 s (a bar on a terminal); on_batch sees the same counts.
         with Progress(len(todo) * len(cache), "activation cache", unit="img") as bar:
-            count = on_batch or bar.update
+            def count(n: int) -> None:
+                bar.update(n)
+                if on_batch is not None:
+                    on_batch(n)
+
             if plain:
                 _run(prefix, cache, spec, None, batch_size, device, {v: store.writer(cache, spec, v) for v in plain},
                      count)

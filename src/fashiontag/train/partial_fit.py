@@ -95,7 +95,8 @@ def tail_splitter(model: nn.Sequential, n_stages: int) -> list[list[nn.Parameter
     """
     tail = list(model[0])
     if n_stages == 0:  # the head alone trains (frozen phases only: check_partial_config)
-        return [params(nn.ModuleList(tail)), params(model[1])] if params(nn.ModuleList(tail)) else [params(model[1])]
+        body = params(nn.ModuleList(tail))
+        return [body, params(model[1])] if body else [params(model[1])]
     stages, closing = tail[:n_stages], tail[n_stages:]
     if not closing:
         stages, closing = stages[:-1], stages[-1:]
