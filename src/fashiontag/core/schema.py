@@ -76,6 +76,8 @@ class Train(Section):
     pct_start: Prob
     weight_decay: num(ge=0)
     label_smoothing: num(ge=0, lt=1)
+    mixup: num(ge=0)
+    cutmix: num(ge=0)
     maybe_weight: num(ge=0, lt=1)
     stages: listof(Size, min_len=1)
     frozen_epochs: Int0

@@ -13,6 +13,7 @@ import logging
 import torch
 import torch.nn.functional as F
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.mixup import CutMix, MixUp
 from fastai.callback.training import BnFreeze
 from fastai.learner import Learner
 from fastai.torch_core import params, trainable_params
@@ -110,6 +111,9 @@ def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.dev
         # Frozen BatchNorm layers also keep their ImageNet running statistics (eval mode): on a few hundred
         # images, re-estimating them from small augmented batches costs more than it brings.
         learn.add_cb(BnFreeze())
+    mixing = mixing_callback(train_cfg, head_only)
+    if mixing is not None:
+        learn.add_cb(mixing)
     use_device_recorder(learn, [soft_accuracy])
     apply_precision(learn, train_cfg, device, channels_last=not head_only)
     if train_cfg["compile"] and not head_only:
@@ -117,6 +121,22 @@ def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.dev
         # first batches of each input shape pay the compilation (make bench BENCH_ARGS=--compile measures it).
         learn.model.compile()
     return learn
+
+
+def mixing_callback(train_cfg: dict, head_only: bool = False) -> MixUp | CutMix | None:
+    """fastai's MixUp or CutMix callback for train.mixup / train.cutmix (their Beta alpha; 0 = off).
+
+    Both blend the soft targets themselves (the loss takes probabilities), and run on training batches only.
+    """
+    mixup, cutmix = float(train_cfg["mixup"]), float(train_cfg["cutmix"])
+    if mixup and cutmix:
+        raise ConfigError(f"train.mixup={mixup} and train.cutmix={cutmix}: use one of them (set the other to 0)")
+    if cutmix and head_only:
+        raise ConfigError("train.cutmix pastes boxes of images or feature maps; train.feature_cache trains the head "
+                          "on pooled vectors: use train.mixup there")
+    if mixup:
+        return MixUp(mixup)
+    return CutMix(cutmix) if cutmix else None
 
 
 def apply_precision(learn: Learner, train_cfg: dict, device: torch.device, channels_last: bool = True) -> str:
