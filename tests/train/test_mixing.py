@@ -8,7 +8,9 @@ from fastai.callback.core import Callback
 from fastai.callback.mixup import CutMix, MixUp
 from tests.helpers.training import tiny_learner
 
+from fashiontag.core.config import load_config
 from fashiontag.core.errors import ConfigError
+from fashiontag.train.feature_cache import check_feature_cache_config
 from fashiontag.train.learner import mixing_callback
 
 BASE = {"mixup": 0.0, "cutmix": 0.0}
@@ -28,11 +30,16 @@ def test_mixing_callback_choice():
     assert mixing_callback(BASE) is None
     assert isinstance(mixing_callback({**BASE, "mixup": 0.4}), MixUp)
     assert isinstance(mixing_callback({**BASE, "cutmix": 1.0}), CutMix)
-    assert isinstance(mixing_callback({**BASE, "mixup": 0.4}, head_only=True), MixUp)
     with pytest.raises(ConfigError, match="one of them"):
         mixing_callback({"mixup": 0.4, "cutmix": 1.0})
-    with pytest.raises(ConfigError, match="pooled vectors"):
-        mixing_callback({**BASE, "cutmix": 1.0}, head_only=True)
+
+
+def test_cutmix_refused_on_cached_features_before_caching():
+    train = load_config(None, ["train.feature_cache=true", "train.unfrozen_epochs=0", "train.stages=[32]"])["train"]
+    check_feature_cache_config(train)  # mixup or nothing: fine
+    check_feature_cache_config({**train, "mixup": 0.4})
+    with pytest.raises(ConfigError, match="pooled vectors use train.mixup"):
+        check_feature_cache_config({**train, "cutmix": 1.0})
 
 
 @pytest.mark.parametrize("kind", ["mixup", "cutmix"])

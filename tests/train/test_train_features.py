@@ -82,7 +82,7 @@ def test_the_head_learns_the_training_rows(tmp_path, make_fashionai_root):
     ({"frozen_epochs": 0}, "frozen_epochs"),
 ])
 def test_configs_that_would_change_the_body_are_refused(bad, message):
-    train = {"unfrozen_epochs": 0, "stages": [32], "frozen_epochs": 1, "feature_views": 2, **bad}
+    train = {"unfrozen_epochs": 0, "stages": [32], "frozen_epochs": 1, "feature_views": 2, "cutmix": 0.0, **bad}
     with pytest.raises(ConfigError, match=message):
         check_feature_cache_config(train)
 

@@ -52,6 +52,8 @@ def check_feature_cache_config(train: dict) -> None:
         problems.append("train.frozen_epochs must be > 0 (the head is all that trains)")
     if int(train["feature_views"]) < 1:
         problems.append("train.feature_views must be >= 1")
+    if float(train["cutmix"]):
+        problems.append("train.cutmix must be 0 (it pastes boxes of feature maps; on pooled vectors use train.mixup)")
     if problems:
         raise ConfigError("train.feature_cache: true trains the head on cached body features, so: "
                           + "; ".join(problems))

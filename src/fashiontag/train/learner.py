@@ -111,7 +111,7 @@ def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.dev
         # Frozen BatchNorm layers also keep their ImageNet running statistics (eval mode): on a few hundred
         # images, re-estimating them from small augmented batches costs more than it brings.
         learn.add_cb(BnFreeze())
-    mixing = mixing_callback(train_cfg, head_only)
+    mixing = mixing_callback(train_cfg)
     if mixing is not None:
         learn.add_cb(mixing)
     use_device_recorder(learn, [soft_accuracy])
@@ -123,17 +123,15 @@ def make_learner(model: nn.Module, dls, train_cfg: dict, path, device: torch.dev
     return learn
 
 
-def mixing_callback(train_cfg: dict, head_only: bool = False) -> MixUp | CutMix | None:
+def mixing_callback(train_cfg: dict) -> MixUp | CutMix | None:
     """fastai's MixUp or CutMix callback for train.mixup / train.cutmix (their Beta alpha; 0 = off).
 
     Both blend the soft targets themselves (the loss takes probabilities), and run on training batches only.
+    CutMix on pooled features is refused before they are computed (train/feature_cache.check_feature_cache_config).
     """
     mixup, cutmix = float(train_cfg["mixup"]), float(train_cfg["cutmix"])
     if mixup and cutmix:
         raise ConfigError(f"train.mixup={mixup} and train.cutmix={cutmix}: use one of them (set the other to 0)")
-    if cutmix and head_only:
-        raise ConfigError("train.cutmix pastes boxes of images or feature maps; train.feature_cache trains the head "
-                          "on pooled vectors: use train.mixup there")
     if mixup:
         return MixUp(mixup)
     return CutMix(cutmix) if cutmix else None
