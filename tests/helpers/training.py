@@ -23,6 +23,7 @@ def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
         "model.backbone=resnet10t", "model.pretrained=false", "train.stages=[32]", "train.batch_size=4",
         "train.num_workers=0", "train.lr=1e-3", "train.lr_find=false", "train.frozen_epochs=1",
         "train.unfrozen_epochs=1", "train.schedule=one_cycle", "train.progress=log", "data.n_folds=2",
+        "train.compile=false", "train.compile_prefix=false",  # compiling takes longer than these runs
         f"runs_dir={tmp_path / 'runs'}", f"cache.dir={tmp_path / 'cache'}", f"data.folds_dir={tmp_path / 'folds'}",
     ]
     # `extra` replaces a default of the same key, so each key is set once.

@@ -117,3 +117,35 @@ def test_a_cut_the_body_does_not_have_is_refused():
         split_body(_model()[0], 5)
     with pytest.raises(ConfigError, match="nothing"):
         split_body(_model()[0], 0)
+
+
+def test_compiled_prefix_matches_eager_and_pads_the_ragged_batch(tmp_path):
+    paths, _, split, spec, store = _setup(tmp_path, n=7)
+    cache = build_cache(paths, SIZE, tmp_path / "cache" / "img", name="all", pad_value=[0, 0, 0])
+    eager, _ = _acts(split, cache, ["orig", "flip"], spec, ActivationStore(tmp_path / "eager"))
+    seen = []
+    # Batches of 4 over 7 images: the last batch of 3 is padded to 4, so one static shape is compiled.
+    compiled = prefix_activations(split, cache, ["orig", "flip"], spec, ActivationStore(tmp_path / "compiled"), 4,
+                                  torch.device("cpu"), on_batch=seen.append, compile=True)
+    assert seen == [4, 4, 3, 3]  # per view and batch, the real images only
+    for view in ("orig", "flip"):
+        assert compiled[view].shape == eager[view].shape
+        np.testing.assert_allclose(np.asarray(compiled[view], np.float32), np.asarray(eager[view], np.float32),
+                                   rtol=2e-3, atol=2e-3)  # fp16 storage of float-rounding differences
+
+
+def test_a_prefix_that_fails_to_compile_runs_eagerly_with_a_warning(monkeypatch, caplog):
+    from fashiontag.models.partial import PrefixRunner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: broken)
+    prefix = torch.nn.Conv2d(3, 2, 3).eval()
+    runner = PrefixRunner(prefix, 4, compile=True)
+    x = torch.randn(3, 3, 8, 8)
+    with torch.inference_mode():
+        out = runner(x)
+        torch.testing.assert_close(out, prefix(x))
+    assert runner.compiled is None and "running the frozen prefix eagerly" in caplog.text
+    assert "no C++ compiler found" in caplog.text

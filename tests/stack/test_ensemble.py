@@ -76,6 +76,27 @@ def test_weighted_blend_is_nested_and_written(tmp_path):
         blend_runs([a, b], out, cfg)
 
 
+def test_weighted_geometric_blend_is_nested(tmp_path):
+    runs = tmp_path / "runs"
+    t = truth(n_rows=90)
+    a = make_run(runs, "a", quality=3.0, seed=1, table=t)
+    b = make_run(runs, "b", quality=0.3, seed=2, table=t)
+    cv = blend_runs([a, b], runs / "geo", load_config(overrides=["ensemble.method=weighted_geometric"]))
+    kdir = runs / "geo" / KEY
+    rec = json.loads((kdir / "weights.json").read_text())
+    assert rec["method"] == "weighted_geometric" and rec["weights"]["a"] > rec["weights"]["b"]
+    oa, ob, blend = load_oof(a / KEY), load_oof(b / KEY), load_oof(kdir)
+    stack = np.stack([probs_of(oa), probs_of(ob)])
+    y, folds = label_index(oa["label"]), oa["fold"].to_numpy()
+    for k in range(3):
+        # Fold k's rows: a geometric mean with weights fitted (for the geometric mean) on the other folds.
+        wk = fit_weights(stack[:, folds != k], y[folds != k], "weighted_geometric")
+        assert wk.tolist() == pytest.approx(rec["weights_per_fold"][str(k)], abs=1e-5)
+        geo = np.exp(np.tensordot(wk, np.log(np.clip(stack[:, folds == k], 1e-7, 1.0)), axes=1))
+        np.testing.assert_allclose(probs_of(blend)[folds == k], geo / geo.sum(axis=1, keepdims=True), atol=1e-6)
+    assert cv[KEY]["n"] == 90
+
+
 def test_refuses_mismatched_runs(tmp_path):
     runs = tmp_path / "runs"
     t = truth(n_rows=30)

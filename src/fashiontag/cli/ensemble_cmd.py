@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ensemble",
         help="blend runs from their OOF files: runs/<exp>/<key>/{oof,test}.csv, cv.json, weights.json",
-        description="Blend runs key by key. --set ensemble.method=mean|weighted|geometric|rank; weighted fits "
-        "weights on OOF by log loss inside folds (honest OOF) and on all rows for test.",
+        description="Blend runs key by key. --set ensemble.method=mean|weighted|geometric|weighted_geometric|rank; "
+        "the weighted ones fit weights on OOF by log loss inside folds (honest OOF) and on all rows for test.",
     )
     p.add_argument("--runs", nargs="+", required=True, help="run names under runs_dir, or run paths")
     p.add_argument("--exp", default=None, help="name of the blend run (default: blend_<method>_<runs>)")

@@ -92,6 +92,8 @@ class Train(Section):
     feature_cache: Bool
     feature_views: Int1
     trainable_stages: Int0 | None
+    prefix_batch_size: Int1 | None
+    compile_prefix: Bool
     force: Bool
     progress: Literal["auto", "bar", "log"]
     checkpoint_every_s: num(ge=0)
@@ -132,7 +134,7 @@ class Stack(Section):
 
 
 class Ensemble(Section):
-    method: Literal["mean", "weighted", "geometric", "rank"]
+    method: Literal["mean", "weighted", "geometric", "weighted_geometric", "rank"]
     weights: listof(num(ge=0), min_len=1) | None
     members: listof(Text)
     stack: Bool

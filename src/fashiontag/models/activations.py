@@ -20,7 +20,7 @@ from torch import nn
 from fashiontag.core.skips import SkipReport
 from fashiontag.data.activation_cache import SUBDIR, ActivationStore
 from fashiontag.data.cache import build_cache
-from fashiontag.models.partial import activation_spec, prefix_activations, split_body
+from fashiontag.models.partial import activation_spec, prefix_activations, prefix_pass, split_body
 from fashiontag.models.tta import FLIP, ORIG, View
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,9 @@ def path_activations(model: nn.Sequential, pre: dict, paths: Sequence[str], cfg:
                         workers=max(1, int(cfg["train"]["num_workers"])), skips=skips)
     spec = activation_spec(pre["backbone"], split, int(pre["size"]), pre["mean"], pre["std"], pre["augment"],
                            int(cfg["seed"]))
-    acts = prefix_activations(split, cache, list(views), spec, ActivationStore(cache_dir / SUBDIR),
-                              int(cfg["train"]["batch_size"]), device)
+    run = prefix_pass(cfg["train"])
+    acts = prefix_activations(split, cache, list(views), spec, ActivationStore(cache_dir / SUBDIR), run["batch_size"],
+                              device, compile=run["compile"])
     return nn.Sequential(split.tail, model[1]).eval(), acts, [int(i) for i in np.flatnonzero(cache.ok)]
 
 

@@ -108,14 +108,53 @@ def activation_spec(backbone: str, split: BodySplit, size: int, mean: Sequence[f
             "augment": aug, "seed": int(seed)}
 
 
+def prefix_pass(train: dict) -> dict:
+    """The prefix pass's settings from a `train` config section: batch size (train.prefix_batch_size, else
+    train.batch_size) and whether to torch.compile it (train.compile_prefix); configs saved before these keys
+    existed get the old behaviour."""
+    return {"batch_size": int(train.get("prefix_batch_size") or train["batch_size"]),
+            "compile": bool(train.get("compile_prefix", False))}
+
+
+class PrefixRunner:
+    """The frozen prefix called batch by batch; with `compile`, torch.compile'd for one static batch shape.
+
+    The ragged last batch is padded to `batch_size` (and the padding's outputs dropped) rather than compiled a
+    second time. If compiling fails (no C++ compiler on a CPU, an unsupported op), the eager prefix, which
+    computes the same function, takes over with a warning.
+    """
+
+    def __init__(self, prefix: nn.Module, batch_size: int, compile: bool):
+        self.prefix, self.batch_size = prefix, int(batch_size)
+        self.compiled = torch.compile(prefix, dynamic=False) if compile else None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compiled is None:
+            return self.prefix(x)
+        n = len(x)
+        if n < self.batch_size:
+            pad = x[-1:].expand(self.batch_size - n, *x.shape[1:])
+            x = torch.cat([x, pad]).contiguous(memory_format=torch.channels_last)
+        try:
+            return self.compiled(x)[:n]
+        except Exception as e:  # torch.compile raises many types (BackendCompilerFailed, InvalidCxxCompiler, ...)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            log.warning("train.compile_prefix: torch.compile failed (%s: %s); running the frozen prefix eagerly",
+                        type(e).__name__, first[:200])
+            self.compiled = None
+            return self.prefix(x[:n])
+
+
 def prefix_activations(split: BodySplit, cache: ImageCache, views: Sequence[str], spec: dict, store: ActivationStore,
                        batch_size: int, device: torch.device,
-                       on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+                       on_batch: Callable[[int], None] | None = None, compile: bool = False) -> dict[str, np.ndarray]:
     """{view: (len(cache), C, H, W) float16 activations} of the frozen prefix, computed once per view.
 
     'orig' and 'flip' share one decoding pass; 'aug<i>' is TTA's seeded augmented view i (models.tta), drawn
     over this cache's images in order. A view already stored (for these images, or for a larger image cache
     they are rows of) is read from disk. on_batch(n) is called after each prefix forward of n images.
+    `compile`: the prefix runs torch.compile'd (PrefixRunner); the activations match the eager ones to float
+    rounding, so they share the cache.
     """
     found = {v: store.lookup(cache, spec, v) for v in views}
     todo = [v for v in views if found[v] is None]
@@ -123,7 +162,8 @@ def prefix_activations(split: BodySplit, cache: ImageCache, views: Sequence[str]
         where = "the whole frozen body" if split.n_stages == 0 else f"cut before stage {spec['cut']}"
         log.info("activation cache: %d of %d views of %d images to compute (%s, %s, %d px) -> %s",
                  len(todo), len(views), len(cache), spec["backbone"], where, spec["size"], store.root)
-        prefix = split.prefix.eval().to(device).to(memory_format=torch.channels_last)
+        prefix = PrefixRunner(split.prefix.eval().to(device).to(memory_format=torch.channels_last), batch_size,
+                              compile)
         plain = [v for v in todo if v in ("orig", "flip")]
         bad = [v for v in todo if v not in plain and not (v.startswith("aug") and v[3:].isdigit())]
         if bad:
@@ -148,7 +188,7 @@ def prefix_activations(split: BodySplit, cache: ImageCache, views: Sequence[str]
     return {v: found[v] for v in views}
 
 
-def _run(prefix: nn.Module, cache: ImageCache, spec: dict, aug: dict | None, batch_size: int,
+def _run(prefix: PrefixRunner, cache: ImageCache, spec: dict, aug: dict | None, batch_size: int,
          device: torch.device, writers: dict[str, ActivationWriter], on_batch) -> None:
     """One pass over the cache's images, each batch written into every view's memmap as it comes."""
     dl = image_loader(CachedImage(cache), range(len(cache)), spec["size"], spec["mean"], spec["std"], aug,

@@ -3,14 +3,16 @@
 Each member is another config file (e.g. the same recipe on another EfficientNet-Lite body) trained on the
 same folds, then predicted with TTA (out-of-fold and the test root); with `ensemble.stack` the XGBoost head
 on the first run's penultimate features joins them; `ensemble.method` blends them all into `<exp>_blend`.
-A member's run is `<exp>_<suffix>`, the suffix being its config name less this config's name and `_`
-(clothing_cpu + clothing_cpu_lite1 -> clothing_cpu_lite1); the command's --set overrides apply to every
+A member's run is `<exp>_<suffix>`, the suffix being its config name after the part it shares with this
+config's name, cut at an underscore (clothing_cpu + clothing_cpu_lite1 -> clothing_cpu_lite1, clothing_cpu_large +
+clothing_cpu_lite2 -> clothing_cpu_large_lite2); the command's --set overrides apply to every
 member except `exp`. Finished folds, predictions and stacks are reused, so a rerun resumes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from fashiontag.core.config import load_config
@@ -34,7 +36,9 @@ def member_configs(cfg: dict, config: str, overrides: list[str] | None) -> list[
     out = [({**cfg, "exp": main}, list(overrides or []))]
     for member in cfg["ensemble"]["members"]:
         name = Path(member).stem
-        suffix = name[len(stem) + 1:] if name.startswith(stem + "_") else name
+        # What the member's name adds after the part it shares with this config's (up to an underscore).
+        shared_part = os.path.commonprefix([stem + "_", name])
+        suffix = name[shared_part.rfind("_") + 1:] or name
         sets = [*shared, f"exp={main}_{suffix}", "ensemble.members=[]", "ensemble.stack=false"]
         out.append((load_config(member, sets), sets))
     names = [c["exp"] for c, _ in out]

@@ -6,6 +6,7 @@ Methods (config `ensemble.method`):
   honestly: the weights scored on fold k's rows were fitted on the other folds only (nested), so the
   blend's OOF is as out-of-sample as its inputs'; test rows use the weights fitted on every row;
 - geometric: normalised weighted geometric mean (a log-probability average);
+- weighted_geometric: the geometric mean with weights fitted on OOF as for weighted (nested the same way);
 - rank: per class, the rows' rank within each run averaged, then each row normalised to sum to 1.
   It keeps the ordering (what the FashionAI AP looks at) but its log loss is not meaningful.
 
@@ -42,7 +43,8 @@ from fashiontag.fashionai.runs import (
 
 log = logging.getLogger(__name__)
 
-METHODS = ("mean", "weighted", "geometric", "rank")
+METHODS = ("mean", "weighted", "geometric", "weighted_geometric", "rank")
+FITTED = {"weighted": "mean", "weighted_geometric": "geometric"}  # a fitted method -> how it combines
 EPS = 1e-7
 
 
@@ -51,7 +53,8 @@ def combine(stack: np.ndarray, method: str = "mean", weights: np.ndarray | None 
     n_runs = stack.shape[0]
     w = np.full(n_runs, 1.0 / n_runs) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
-    if method in ("mean", "weighted"):
+    method = FITTED.get(method, method)
+    if method == "mean":
         out = np.tensordot(w, stack, axes=1)
     elif method == "geometric":
         out = np.exp(np.tensordot(w, np.log(np.clip(stack, EPS, 1.0)), axes=1))
@@ -74,7 +77,7 @@ def fit_weights(stack: np.ndarray, y: np.ndarray, method: str = "weighted") -> n
     Weights are a softmax of free parameters, so the optimiser needs no constraints; starting from
     equal weights, a run that adds nothing ends near zero rather than negative.
     """
-    base = "mean" if method == "weighted" else method
+    base = FITTED.get(method, method)
 
     def loss(theta: np.ndarray) -> float:
         w = np.exp(theta - theta.max())
@@ -104,7 +107,7 @@ def blend_key(oofs: dict[str, pd.DataFrame], tests: dict[str, pd.DataFrame] | No
             raise ConfigError(f"ensemble.weights has {len(fixed)} values for {len(names)} runs")
         full = np.asarray(fixed, dtype=np.float64) / np.sum(fixed)
         oof_probs = combine(stack, method, full)
-    elif method == "weighted":
+    elif method in FITTED:
         y, folds = label_index(ref["label"]), ref["fold"].to_numpy()
         oof_probs = np.zeros(stack.shape[1:])
         per_fold = {}

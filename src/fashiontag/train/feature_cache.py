@@ -31,8 +31,8 @@ from fashiontag.core.digest import cache_key
 from fashiontag.core.errors import ConfigError
 from fashiontag.core.files import atomic_open, atomic_write_json, read_json
 from fashiontag.data.cache import ImageCache
-from fashiontag.data.dataloader import DeviceDL
 from fashiontag.data.loaders import CachedImage, image_loader
+from fashiontag.data.row_loader import row_dataloaders
 from fashiontag.models.features import body_digest, extract_features, head_pools
 from fashiontag.models.tta import seeded, view_seed
 
@@ -139,30 +139,11 @@ def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn
         log.info("feature cache: view %s done", n)
 
 
-class FeatureRows(torch.utils.data.Dataset):
-    """Row i -> (features of `rows[i]` in one view, its target): a random view when `random_view`."""
-
-    def __init__(self, feats: np.ndarray, targets: np.ndarray, rows: np.ndarray, random_view: bool):
-        self.feats, self.targets, self.rows, self.random_view = feats, targets, np.asarray(rows), random_view
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        row = int(self.rows[i])
-        view = random.randrange(self.feats.shape[0]) if self.random_view else 0
-        return (torch.from_numpy(np.array(self.feats[view, row], dtype=np.float32)),
-                torch.from_numpy(np.asarray(self.targets[row], dtype=np.float32)))
-
-
 def feature_dataloaders(feats: np.ndarray, targets: np.ndarray, train_rows, valid_rows, batch_size: int,
                         device: torch.device) -> DataLoaders:
     """Train (shuffled, random view per image per epoch) and valid (view 0, in `valid_rows` order) loaders."""
-    train_ds = FeatureRows(feats, targets, train_rows, random_view=True)
-    valid_ds = FeatureRows(feats, targets, valid_rows, random_view=False)
-    # Drop the ragged last training batch only when there is more than one (BatchNorm fails on a batch of 1).
-    return DataLoaders.from_dsets(train_ds, valid_ds, bs=batch_size, device=device, num_workers=0, dl_type=DeviceDL,
-                                  shuffle=(True, False), drop_last=(len(train_rows) > batch_size, False))
+    return DataLoaders(*row_dataloaders(list(feats), targets, train_rows, valid_rows, batch_size, device),
+                       device=device)
 
 
 def head_only(model: nn.Sequential) -> nn.Sequential:

@@ -13,7 +13,6 @@ predict, tag and embed load it unchanged.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -28,7 +27,14 @@ from torch import nn
 from fashiontag.core.errors import ConfigError
 from fashiontag.data.activation_cache import SUBDIR, ActivationStore
 from fashiontag.data.cache import ImageCache
-from fashiontag.models.partial import activation_spec, prefix_activations, trainable_model, view_names
+from fashiontag.data.row_loader import row_dataloaders
+from fashiontag.models.partial import (
+    activation_spec,
+    prefix_activations,
+    prefix_pass,
+    trainable_model,
+    view_names,
+)
 from fashiontag.train.learner import make_learner
 
 log = logging.getLogger(__name__)
@@ -62,30 +68,10 @@ def activation_store(cfg: dict) -> ActivationStore:
     return ActivationStore(Path(cfg["cache"]["dir"]) / SUBDIR)
 
 
-class ActivationRows(torch.utils.data.Dataset):
-    """Row i -> (activations of `rows[i]` in one view as float32, its target): a random view when `random_view`."""
-
-    def __init__(self, views: Sequence, targets: np.ndarray, rows, random_view: bool):
-        self.views, self.targets, self.rows, self.random_view = list(views), targets, np.asarray(rows), random_view
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        row = int(self.rows[i])
-        view = random.randrange(len(self.views)) if self.random_view else 0
-        return (torch.from_numpy(np.array(self.views[view][row], dtype=np.float32)),
-                torch.from_numpy(np.asarray(self.targets[row], dtype=np.float32)))
-
-
 def activation_dataloaders(views: Sequence, targets: np.ndarray, train_rows, valid_rows, batch_size: int,
                            device: torch.device) -> DataLoaders:
     """Train (shuffled, a random view per image per epoch) and valid (view 0, in `valid_rows` order) loaders."""
-    train_ds = ActivationRows(views, targets, train_rows, random_view=True)
-    valid_ds = ActivationRows(views, targets, valid_rows, random_view=False)
-    # Drop the ragged last training batch only when there is more than one (BatchNorm fails on a batch of 1).
-    return DataLoaders.from_dsets(train_ds, valid_ds, bs=batch_size, device=device, num_workers=0,
-                                  shuffle=(True, False), drop_last=(len(train_rows) > batch_size, False))
+    return DataLoaders(*row_dataloaders(views, targets, train_rows, valid_rows, batch_size, device), device=device)
 
 
 def tail_splitter(model: nn.Sequential, n_stages: int) -> list[list[nn.Parameter]]:
@@ -114,8 +100,9 @@ def fold_activations(model: nn.Sequential, cache: ImageCache, cfg: dict, size: i
     check_partial_config(train)
     tm, split = trainable_model(model, int(train["trainable_stages"]))
     spec = activation_spec(cfg["model"]["backbone"], split, size, mean, std, cfg["augment"], int(cfg["seed"]))
-    acts = prefix_activations(split, cache, training_views(cfg), spec, activation_store(cfg),
-                              int(train["batch_size"]), device)
+    run = prefix_pass(train)
+    acts = prefix_activations(split, cache, training_views(cfg), spec, activation_store(cfg), run["batch_size"],
+                              device, compile=run["compile"])
     return tm, acts
 
 
