@@ -71,7 +71,7 @@ def test_families_hold_only_their_own_sections(tmp_path):
     ("augment.p_affine=2", "augment.p_affine=2: must be <= 1"),
     ("tta.mode=median", "must be 'mean' or 'max'"),
     ("tta.n_random=-1", "must be >= 0"),
-    ("ensemble.method=vote", "must be 'mean', 'weighted', 'geometric' or 'rank'"),
+    ("ensemble.method=vote", "must be 'mean', 'weighted', 'geometric', 'weighted_geometric' or 'rank'"),
     ("stack.pool=[avg, sum]", r"stack.pool=\[avg, sum\]: item 1 must be 'avg', 'max' or 'grid2'"),
     ("cache.resize=crop", "must be 'pad' or 'squish'"),
     ("cache.pad_value=[1, 2, 300]", "item 2 must be <= 255"),
