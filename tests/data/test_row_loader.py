@@ -56,13 +56,12 @@ def test_a_row_and_its_target_stay_together_when_shuffled():
 
 
 def test_fastai_get_preds_runs_on_the_loader():
-    from fastai.data.core import DataLoaders
     from fastai.learner import Learner
 
-    train, valid = row_dataloaders(_views(), _targets(), list(range(12)), list(range(12, 20)), batch_size=4,
-                                   device=torch.device("cpu"))
+    dls = row_dataloaders(_views(), _targets(), list(range(12)), list(range(12, 20)), batch_size=4,
+                          device=torch.device("cpu"))
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 4))
-    learn = Learner(DataLoaders(train, valid), model, loss_func=torch.nn.CrossEntropyLoss())
-    preds, targs = learn.get_preds(dl=valid)
+    learn = Learner(dls, model, loss_func=torch.nn.CrossEntropyLoss())
+    preds, targs = learn.get_preds(dl=dls.valid)
     assert preds.shape == (8, 4)
     np.testing.assert_array_equal(targs.numpy(), _targets()[12:20])

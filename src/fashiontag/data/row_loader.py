@@ -5,8 +5,7 @@ memory-mapped. fastai's default loader fetches and collates one item at a time (
 tensor per photo); here `create_item` passes the sample index through and each batch is one fancy-index
 gather per view, and one class serves both the pooled-feature and the activation caches.
 
-Each training photo is shown as one of its views per epoch, drawn with python's `random` in sample order,
-exactly as the per-item datasets this replaces drew them, so a run's batches are unchanged.
+Each training photo is shown as one of its views per epoch, drawn with python's `random` in sample order.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
 
@@ -59,11 +59,11 @@ class RowsDL(DataLoader):
 
 
 def row_dataloaders(views: Sequence, targets: np.ndarray, train_rows, valid_rows, batch_size: int,
-                    device: torch.device) -> tuple[RowsDL, RowsDL]:
+                    device: torch.device) -> DataLoaders:
     """Train (shuffled, a random view per photo per epoch) and valid (view 0, in `valid_rows` order) loaders."""
     # Drop the ragged last training batch only when there is more than one (BatchNorm fails on a batch of 1).
     train = RowsDL(CachedRows(views, targets, train_rows, True), bs=batch_size, shuffle=True,
                    drop_last=len(train_rows) > batch_size, device=device)
     valid = RowsDL(CachedRows(views, targets, valid_rows, False), bs=batch_size, shuffle=False, drop_last=False,
                    device=device)
-    return train, valid
+    return DataLoaders(train, valid, device=device)

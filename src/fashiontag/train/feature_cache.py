@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fastai.data.core import DataLoaders, TfmdDL
+from fastai.data.core import TfmdDL
 from torch import nn
 
 from fashiontag.core.digest import cache_key
@@ -32,7 +32,6 @@ from fashiontag.core.errors import ConfigError
 from fashiontag.core.files import atomic_open, atomic_write_json, read_json
 from fashiontag.data.cache import ImageCache
 from fashiontag.data.loaders import CachedImage, image_loader
-from fashiontag.data.row_loader import row_dataloaders
 from fashiontag.models.features import body_digest, extract_features, head_pools
 from fashiontag.models.tta import seeded, view_seed
 
@@ -137,13 +136,6 @@ def _extract(todo: list[str], names: list[str], paths: dict[str, Path], body: nn
                                         what=f"feature cache {n}")
         _save_view(paths[n], feats, {**meta, "view": n})
         log.info("feature cache: view %s done", n)
-
-
-def feature_dataloaders(feats: np.ndarray, targets: np.ndarray, train_rows, valid_rows, batch_size: int,
-                        device: torch.device) -> DataLoaders:
-    """Train (shuffled, random view per image per epoch) and valid (view 0, in `valid_rows` order) loaders."""
-    return DataLoaders(*row_dataloaders(list(feats), targets, train_rows, valid_rows, batch_size, device),
-                       device=device)
 
 
 def head_only(model: nn.Sequential) -> nn.Sequential:

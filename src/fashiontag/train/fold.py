@@ -27,6 +27,7 @@ from fashiontag.core.identity import code_identity
 from fashiontag.core.logs import add_file_handler
 from fashiontag.data.cache import ImageCache
 from fashiontag.data.dataloader import release_workers
+from fashiontag.data.row_loader import row_dataloaders
 from fashiontag.data.tensor_loader import fold_loader_factory
 from fashiontag.fashionai.metric import key_metrics
 from fashiontag.fashionai.probs import with_probs
@@ -36,7 +37,6 @@ from fashiontag.train.checkpoints import Checkpointer, CheckpointWriter
 from fashiontag.train.feature_cache import (
     cached_features,
     check_feature_cache_config,
-    feature_dataloaders,
     head_only,
 )
 from fashiontag.train.learner import make_learner
@@ -153,8 +153,8 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
     if on_features:  # the head alone, on body features computed once (train/feature_cache.py)
         check_feature_cache_config(train)
         feats = cached_features(model, kd.cache, cfg, phases[0].size, mean, std, device)
-        dls_cache[phases[0].size] = feature_dataloaders(feats, kd.targets, train_rows, valid_rows,
-                                                        int(train["batch_size"]), device)
+        dls_cache[phases[0].size] = row_dataloaders(list(feats), kd.targets, train_rows, valid_rows,
+                                                    int(train["batch_size"]), device)
 
     def dls_for(size: int):
         if size not in dls_cache:

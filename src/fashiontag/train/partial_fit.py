@@ -13,7 +13,6 @@ predict, tag and embed load it unchanged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -68,12 +67,6 @@ def activation_store(cfg: dict) -> ActivationStore:
     return ActivationStore(Path(cfg["cache"]["dir"]) / SUBDIR)
 
 
-def activation_dataloaders(views: Sequence, targets: np.ndarray, train_rows, valid_rows, batch_size: int,
-                           device: torch.device) -> DataLoaders:
-    """Train (shuffled, a random view per image per epoch) and valid (view 0, in `valid_rows` order) loaders."""
-    return DataLoaders(*row_dataloaders(views, targets, train_rows, valid_rows, batch_size, device), device=device)
-
-
 def tail_splitter(model: nn.Sequential, n_stages: int) -> list[list[nn.Parameter]]:
     """fastai splitter for `nn.Sequential(tail, head)`: [trained stages, final conv/BN, head].
 
@@ -112,7 +105,7 @@ def partial_learner(model: nn.Sequential, cache: ImageCache, targets: np.ndarray
     train = cfg["train"]
     tm, acts = fold_activations(model, cache, cfg, size, mean, std, device)
     views = [acts[v] for v in training_views(cfg)]
-    dls = activation_dataloaders(views, targets, train_rows, valid_rows, int(train["batch_size"]), device)
+    dls = row_dataloaders(views, targets, train_rows, valid_rows, int(train["batch_size"]), device)
     learn = make_learner(tm, dls, train, fold_dir, device)
     # The optimizer is created at the first fit (or LR sweep), from whatever splitter is set then.
     learn.splitter = partial(tail_splitter, n_stages=int(train["trainable_stages"]))
