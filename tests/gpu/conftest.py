@@ -11,7 +11,7 @@ import torch
 from helpers.gpu import DEVICE, KEY, train_child
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def gpu_world(tmp_path_factory):
     if DEVICE == "cuda" and not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (torch.cuda.is_available() is False)")

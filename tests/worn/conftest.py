@@ -9,7 +9,7 @@ import pytest
 from helpers.yolo import save_untrained_yolo
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def untrained_weights(tmp_path_factory) -> Path:
     """An untrained tiny YOLO saved as an ordinary .pt (no training, no download)."""
     return save_untrained_yolo(tmp_path_factory.mktemp("weights"))
