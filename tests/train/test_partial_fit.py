@@ -4,6 +4,7 @@ serves every fold, the out-of-fold TTA and later runs (the stack refuses per-fol
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -99,3 +100,28 @@ def test_configs_the_cache_cannot_serve_are_refused(tmp_path, change, message):
     train = {**tiny_config(tmp_path, *PARTIAL_SETS)["train"], **change}
     with pytest.raises(ConfigError, match=message):
         check_partial_config(train)
+
+
+def test_a_cold_or_warm_cache_and_validating_only_the_last_epoch_train_the_same_model(tmp_path,
+                                                                                     make_fashionai_root):
+    """Filling the activation cache draws random numbers that reading it does not, and validating draws the
+    loader's seed: neither may change what the fold learns."""
+    root = tiny_root(make_fashionai_root, tmp_path)
+    runs = {}
+    for exp, mode in (("cold", "every"), ("warm", "every"), ("last", "last")):
+        cfg = tiny_config(tmp_path, *PARTIAL_SETS, f"exp={exp}", f"train.validate_epochs={mode}")
+        train_run(root, "all", "0", cfg)
+        fold_dir = tmp_path / "runs" / exp / KEY / "fold_0"
+        runs[exp] = (probs_of(load_oof(fold_dir.parent), 3), pd.read_csv(fold_dir / "log.csv"),
+                     torch.load(fold_dir / "model.pth", map_location="cpu"))
+    (probs, log_every, weights) = runs["warm"]
+    for exp in ("cold", "last"):
+        np.testing.assert_allclose(runs[exp][0], probs, atol=1e-6, err_msg=exp)
+        assert runs[exp][2].keys() == weights.keys()
+        for name, value in weights.items():
+            torch.testing.assert_close(runs[exp][2][name], value, msg=f"{exp}: {name}")
+    # The frozen phase (1 epoch) and the unfrozen phase (2) each score their last epoch only.
+    log_last = runs["last"][1]
+    assert log_every["valid_loss"].notna().all()
+    assert log_last["valid_loss"].isna().tolist() == [False, True, False]
+    assert log_last["accuracy"].iloc[-1] == pytest.approx(log_every["accuracy"].iloc[-1])

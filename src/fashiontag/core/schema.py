@@ -97,6 +97,7 @@ class Train(Section):
     force: Bool
     progress: Literal["auto", "bar", "log"]
     checkpoint_every_s: num(ge=0)
+    validate_epochs: Literal["every", "last"]
 
 
 class Augment(Section):

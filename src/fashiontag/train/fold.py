@@ -8,6 +8,7 @@ confusion.png, train.log, and done.json last.
 from __future__ import annotations
 
 import logging
+import random
 import shutil
 import time
 from dataclasses import dataclass
@@ -194,6 +195,12 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
         if distributed.is_main():
             writer.save(learn, state, moments=False)
     log.info("%s fold %d: lr %.3g (%s)", kd.key, fold, state.lr, state.lr_source)
+    # Seeded again: filling a cache or sweeping the LR draws random numbers that a warm cache or a resumed
+    # fold does not, and the fit must start from the same streams either way (a resume restores its own).
+    set_seed(int(cfg["seed"]) + fold + distributed.seed_offset(), reproducible=False)
+    for dls in dls_cache.values():  # fastai drew these loaders' shuffling streams when it built them
+        for dl in dls.loaders:
+            dl.rng = random.Random(random.randint(0, 2**32 - 1))
     # DDP under torchrun / accelerate launch, else nothing; the writer waits for its last checkpoint
     with writer, distributed.fit_ctx(learn, device):
         _fit(learn, fold_dir, phases, dls_for, train, state, ckpt, extra_cbs, writer)

@@ -46,7 +46,8 @@ TRAINING_SECTIONS = ("seed", "data", "cache", "model", "train", "augment")
 RUN_ONLY_KEYS = {("train", "force"), ("train", "progress"), ("train", "num_workers"), ("train", "device"),
                  ("cache", "workers"), ("cache", "dir"), ("data", "root"), ("data", "test_root"),
                  ("data", "skip_bad"), ("train", "compile"), ("train", "checkpoint_every_s"),
-                 ("train", "prefix_batch_size"), ("train", "compile_prefix")}
+                 ("train", "prefix_batch_size"), ("train", "compile_prefix"),
+                 ("train", "validate_epochs")}
 
 
 @dataclass

@@ -12,10 +12,12 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.schedule import SuggestionMethod
 from fastai.learner import Learner
 
 from fashiontag.core.errors import ConfigError
+from fashiontag.train.resume import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ def prepare_phase(learn: Learner, phase: Phase) -> None:
 def run_phase(learn: Learner, phase: Phase, lr: float, train: dict, start_epoch: int = 0, cbs=None) -> None:
     """Fit one phase with fastai's schedule functions, from `start_epoch` when resuming."""
     lrs = phase_lr(phase, lr, list(train["lr_ratios"]))
+    cbs = [*(cbs or []), Validation(last_only=train["validate_epochs"] == "last")]
     if phase.schedule == "sgdr":
         cycle_len, mult = int(train["sgdr_cycle_len"]), int(train["sgdr_cycle_mult"])
         n_cycles = sgdr_n_cycles(phase.epochs, cycle_len, mult)
@@ -110,6 +113,32 @@ def run_phase(learn: Learner, phase: Phase, lr: float, train: dict, start_epoch:
     else:
         learn.fit_one_cycle(phase.epochs, lr_max=lrs, pct_start=float(train["pct_start"]),
                             start_epoch=start_epoch, cbs=cbs)
+
+
+class Validation(Callback):
+    """Validation that leaves training's random streams alone, scored every epoch or after the last only.
+
+    Creating the validation loader's iterator draws from torch's global generator (its base seed), so without
+    this each validation would shift the next epoch's dropout masks and views. The Python, NumPy, torch and
+    CUDA streams are saved before and restored after validating: the trained model does not depend on
+    `train.validate_epochs`, which only drops the per-epoch valid loss and accuracy (NaN in log.csv) and their
+    cost, ~8% of a cached-activation epoch on a CPU. fastai's Recorder drops a cancelled epoch's metrics itself.
+    """
+
+    order = 0  # before the Recorder (50): a cancelled validation never resets or reads its metrics
+
+    def __init__(self, last_only: bool = False):
+        self.last_only, self._saved = last_only, None
+
+    def before_validate(self):
+        if self.last_only and self.epoch < self.n_epoch - 1:
+            raise CancelValidException()
+        self._saved = rng_state()
+
+    def after_validate(self):
+        if self._saved is not None:
+            set_rng_state(self._saved)
+            self._saved = None
 
 
 def find_lr(learn: Learner, train: dict) -> float:
