@@ -75,3 +75,22 @@ def test_skin_coloured_fabric_has_skin_but_no_face():
     knit = np.clip(np.array([205, 160, 125]) + rng.normal(0, 25, (400, 300, 3)), 0, 255).astype(np.uint8)
     ev = body_evidence(Image.fromarray(knit), (0.0, 0.0, 1.0, 1.0))
     assert ev.head_skin > 0.5 and ev.face == 0.0
+
+
+def test_the_face_is_searched_in_shifted_copies_of_the_head_zone(monkeypatch):
+    """A cascade that finds the face only in one shifted copy (a box a few pixels off) still gives the face,
+    the widest over the copies, each copy the zone's size and shifted by FACE_SHIFT of the box."""
+    photo = Image.fromarray(skimage_data.astronaut())
+    crops, NAN = [], float("nan")
+
+    def fake_find_face(head, colour):
+        crops.append(head.copy())
+        return (0.3, 0.6, 55.0) if len(crops) == 3 else (0.1, 0.5, 45.0) if len(crops) == 5 else (0.0, NAN, NAN)
+
+    monkeypatch.setattr(evidence, "find_face", fake_find_face)
+    ev = body_evidence(photo, ASTRONAUT_BOX)
+    assert len(crops) == 5 and {c.shape for c in crops} == {crops[0].shape}
+    assert (ev.face, ev.face_skin, ev.face_contrast) == (0.3, 0.6, 55.0)
+    assert not any(np.array_equal(crops[0], c) for c in crops[1:])  # each copy is a different crop
+    monkeypatch.setattr(evidence, "find_face", lambda head, colour: (0.0, NAN, NAN))
+    assert body_evidence(photo, ASTRONAUT_BOX).face == 0.0  # in none of the copies: no face

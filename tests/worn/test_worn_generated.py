@@ -41,7 +41,7 @@ def test_evidence_rule_end_to_end_then_box_rule(tmp_path, untrained_weights):
     assert (df["persons"] > 0).all() and not df["worn"].any()
     assert set(df["reason"]) == {NO_BODY} and df["score"].between(0, 1, inclusive="left").all()
     assert df["box_aspect"].gt(0).all() and (df["face"] == 0).all()
-    assert set(df["rule"]) == {"evidence v1 figure 0.85/0.5"}
+    assert set(df["rule"]) == {"evidence v2 figure 0.85/0.5"}
     back = read_split(path)
     measured = [c for c in EVIDENCE_COLUMNS if not c.startswith("face_")]  # face_* only describe a face
     assert back[measured].notna().all().all() and back["reason"].tolist() == df["reason"].tolist()
@@ -51,7 +51,7 @@ def test_evidence_rule_end_to_end_then_box_rule(tmp_path, untrained_weights):
     review = pd.read_csv(path.with_suffix(".review.csv"))
     assert len(review) == 3 and review["score"].is_monotonic_decreasing
 
-    with pytest.raises(FashiontagError, match="rule evidence v1"):  # rows of another rule are not reused
+    with pytest.raises(FashiontagError, match="rule evidence v2"):  # rows of another rule are not reused
         run_split(root, cfg_for(tmp_path, untrained_weights, rule="box"))
     boxed, _ = run_split(root, cfg_for(tmp_path, untrained_weights, rule="box"), force=True)
     assert boxed["worn"].all() and set(boxed["reason"]) == {"box"} and boxed["face"].isna().all()

@@ -62,7 +62,7 @@ def test_every_packaged_photo_of_a_person_is_worn(tmp_path):
     assert by.loc["bus.jpg", "persons"] >= 3 and by.loc["zidane.jpg", "persons"] >= 2
     assert by.loc[["astronaut.png", "grace_hopper.jpg"], "reason"].eq("face").all()
     assert not by.loc["blank.jpg", "worn"] and by.loc["blank.jpg", "reason"] == "no person"
-    assert set(df["imgsz"]) == {640} and set(df["rule"]) == {"evidence v1 figure 0.85/0.5"}
+    assert set(df["imgsz"]) == {640} and set(df["rule"]) == {"evidence v2 figure 0.85/0.5"}
 
 
 @pytest.mark.slow
