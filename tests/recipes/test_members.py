@@ -18,8 +18,8 @@ def test_member_runs_are_named_by_what_their_config_adds():
     assert _names("clothing_cpu", ["clothing_cpu_lite1", "clothing_cpu_lite2"]) == [
         "clothing_cpu", "clothing_cpu_lite1", "clothing_cpu_lite2"]
     # A config that is itself a variant: the shared "clothing_cpu_" is not repeated in the members' names.
-    assert _names("clothing_cpu_large", ["clothing_cpu_lite1", "clothing_cpu_lite2"]) == [
-        "clothing_cpu_large", "clothing_cpu_large_lite1", "clothing_cpu_large_lite2"]
+    assert _names("clothing_cpu_fast", ["clothing_cpu_lite1", "clothing_cpu_lite2"]) == [
+        "clothing_cpu_fast", "clothing_cpu_fast_lite1", "clothing_cpu_fast_lite2"]
     # exp renames the whole family; a member with nothing in common keeps its whole name.
     assert _names("clothing_cpu", ["clothing_cpu_lite2", "demo"], "exp=mine") == ["mine", "mine_lite2", "mine_demo"]
 

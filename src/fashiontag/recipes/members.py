@@ -4,8 +4,8 @@ Each member is another config file (e.g. the same recipe on another EfficientNet
 same folds, then predicted with TTA (out-of-fold and the test root); with `ensemble.stack` the XGBoost head
 on the first run's penultimate features joins them; `ensemble.method` blends them all into `<exp>_blend`.
 A member's run is `<exp>_<suffix>`, the suffix being its config name after the part it shares with this
-config's name, cut at an underscore (clothing_cpu + clothing_cpu_lite1 -> clothing_cpu_lite1, clothing_cpu_large +
-clothing_cpu_lite2 -> clothing_cpu_large_lite2); the command's --set overrides apply to every
+config's name, cut at an underscore (clothing_cpu + clothing_cpu_lite1 -> clothing_cpu_lite1, clothing_cpu_fast +
+clothing_cpu_lite2 -> clothing_cpu_fast_lite2); the command's --set overrides apply to every
 member except `exp`. Finished folds, predictions and stacks are reused, so a rerun resumes.
 """
 
