@@ -137,7 +137,8 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
         raise FashiontagError(f"{kd.key} fold {fold}: {len(train_rows)} training and {len(valid_rows)} "
                               "validation images; both must be non-empty (check the folds file)")
     # Seeds everywhere, but cudnn keeps benchmark mode: deterministic kernels would cost GPU throughput.
-    set_seed(int(cfg["seed"]) + fold + distributed.seed_offset(), reproducible=False)
+    seed = int(cfg["seed"]) + fold + distributed.seed_offset()
+    set_seed(seed, reproducible=False)
     phases = plan_phases(train)
     device = distributed.rank_device(resolve_device(train["device"]))
     tune_kernels(device)  # cudnn autotuning on CUDA, the same switch scripts/bench.py times
@@ -197,7 +198,7 @@ def _train(kd: KeyData, fold: int, cfg: dict, fold_dir: Path, ckpt: dict | None,
     log.info("%s fold %d: lr %.3g (%s)", kd.key, fold, state.lr, state.lr_source)
     # Seeded again: filling a cache or sweeping the LR draws random numbers that a warm cache or a resumed
     # fold does not, and the fit must start from the same streams either way (a resume restores its own).
-    set_seed(int(cfg["seed"]) + fold + distributed.seed_offset(), reproducible=False)
+    set_seed(seed, reproducible=False)
     for dls in dls_cache.values():  # fastai drew these loaders' shuffling streams when it built them
         for dl in dls.loaders:
             dl.rng = random.Random(random.randint(0, 2**32 - 1))

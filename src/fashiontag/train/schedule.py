@@ -122,7 +122,8 @@ class Validation(Callback):
     this each validation would shift the next epoch's dropout masks and views. The Python, NumPy, torch and
     CUDA streams are saved before and restored after validating: the trained model does not depend on
     `train.validate_epochs`, which only drops the per-epoch valid loss and accuracy (NaN in log.csv) and their
-    cost, ~8% of a cached-activation epoch on a CPU. fastai's Recorder drops a cancelled epoch's metrics itself.
+    cost (a forward pass over a quarter as many photos as an epoch trains on: ~8% of it, estimated, not timed).
+    fastai's Recorder drops a cancelled epoch's metrics itself.
     """
 
     order = 0  # before the Recorder (50): a cancelled validation never resets or reads its metrics
